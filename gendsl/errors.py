@@ -1,0 +1,72 @@
+"""The gendsl error family.
+
+Every error gendsl raises on bad input is a :class:`GendslError`. Messages name the
+term, player or field at fault and say how to fix it, so users never have to read a
+traceback from deep inside JAX to find out what they wrote wrong.
+"""
+
+from __future__ import annotations
+
+
+class GendslError(Exception):
+    """Base class of every error raised by gendsl on bad input or bad state."""
+
+
+class ProgramError(GendslError):
+    """A program (players, sources, objectives) is malformed."""
+
+
+class MissingObjectiveError(ProgramError):
+    """A player appears in a program but has no objective and is not frozen."""
+
+
+class UnknownPlayerError(ProgramError):
+    """An objective names a player the program does not have."""
+
+
+class UnknownDataError(ProgramError):
+    """A term reads a data field the batch does not have."""
+
+
+class NonScalarObjectiveError(ProgramError):
+    """An objective does not evaluate to a scalar."""
+
+
+class ShapeMismatchError(ProgramError):
+    """Two terms that must agree in shape (e.g. real and fake samples) do not."""
+
+
+class SolverError(GendslError):
+    """A solver or integrator is misconfigured."""
+
+
+class TableauError(SolverError):
+    """A Butcher tableau is not a valid explicit Runge-Kutta method."""
+
+
+class PrimitiveError(GendslError):
+    """A primitive was called with arguments it cannot lower."""
+
+
+class KernelError(GendslError):
+    """An infinite-width kernel network is misconfigured or got bad inputs."""
+
+
+class DataError(GendslError):
+    """A data source is misconfigured or cannot be read."""
+
+
+class CheckpointError(GendslError):
+    """A checkpoint cannot be used."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint was written by a different program (fingerprint mismatch)."""
+
+
+class NonFiniteError(GendslError):
+    """Training stopped after too many consecutive non-finite steps."""
+
+
+class ConfigError(GendslError):
+    """A program file or a ``--set key=value`` override is invalid."""
