@@ -1,0 +1,1 @@
+"""gendsl: a functional DSL for generative modeling on JAX + Flax NNX."""
