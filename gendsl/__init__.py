@@ -1,1 +1,31 @@
-"""gendsl: a functional DSL for generative modeling on JAX + Flax NNX."""
+"""gendsl: a functional DSL for generative modeling on JAX + Flax NNX.
+
+Write a program of players, sources and objectives; compile it into a pure, jitted,
+sharded train step; run it with checkpoints. See docs/tutorial.md.
+"""
+
+from gendsl import errors, losses
+from gendsl.compiler.compile import CompiledProgram, compile
+from gendsl.compiler.game import Game
+from gendsl.compiler.lowering import LoweringContext
+from gendsl.compiler.state import TrainState
+from gendsl.errors import GendslError
+from gendsl.primitives.elbo import elbo
+from gendsl.sharding import data_parallel
+from gendsl.solvers.alternating import Alternating, alternating
+from gendsl.solvers.base import Solver
+from gendsl.solvers.ode import ODESolver, euler, heun, ode, rk4
+from gendsl.solvers.regularizer import GradNormPenalty, grad_norm_penalty
+from gendsl.solvers.simultaneous import Simultaneous, minimize, simultaneous
+from gendsl.solvers.tableau import EULER, HEUN, RK4, ButcherTableau, tableau
+from gendsl.terms.fingerprint import fingerprint
+from gendsl.terms.ops import (abs_ as abs, exp, log, mean, named, sigmoid, softplus, sq_norm,
+                              sqrt, square, stop_gradient, sum_ as sum)
+from gendsl.terms.player import Player, Points, from_linen, player, points
+from gendsl.terms.primitive import Primitive, primitive
+from gendsl.terms.program import Program, program
+from gendsl.terms.show import show
+from gendsl.terms.sources import data, latent
+from gendsl.terms.term import Term
+
+__version__ = "0.1.0"

@@ -1,0 +1,123 @@
+"""The game: a program's objectives as pure functions of all players' parameters.
+
+A :class:`Game` is what solvers see. It knows nothing of steps, states or devices: it
+evaluates objectives, differentiates each player's objective w.r.t. that player's own
+parameters, and applies a player's optimizer. Solvers combine these into updates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gendsl.compiler.lowering import LoweringContext
+from gendsl.errors import NonScalarObjectiveError
+from gendsl.terms.program import Program
+from gendsl.terms.show import show_term
+
+Params = dict[str, Any]
+
+
+class Game:
+    """The differentiable view of a program's objectives, used by solvers.
+
+    Args:
+      program: the program.
+      statics: ``{player name: PlayerStatic}``.
+      rest: ``{player name: non-parameter state}`` (held constant).
+      mesh: optional device mesh (latents are sharded on its ``data`` axis).
+      shape_log: optional dict shared by every evaluation (compile-time checks).
+    """
+
+    def __init__(self, program: Program, statics: Mapping[str, Any], rest: Mapping[str, Any],
+                 mesh: Any = None, shape_log: dict | None = None):
+        self.program, self.statics, self.rest, self.mesh = program, statics, rest, mesh
+        self.shape_log = shape_log
+        self.players: tuple[str, ...] = tuple(p.name for p in program.trainable)
+        self._optimizers = {p.name: p.optimizer for p in program.trainable}
+        self._projections = {p.name: p.project for p in program.trainable}
+        # players sharing one objective term are differentiated in one backward pass
+        groups: dict[int, list[str]] = {}
+        for p, t in program.objectives:
+            groups.setdefault(id(t), []).append(p.name)
+        self._groups = list(groups.values())
+
+    def context(self, params: Params, batch: Mapping[str, Any], key: jax.Array,
+                batch_size: int | None = None) -> LoweringContext:
+        """Returns a lowering context at ``params`` (for custom solvers and primitives)."""
+        return LoweringContext(self.statics, params, self.rest, batch, key,
+                               batch_size=batch_size, mesh=self.mesh, shape_log=self.shape_log)
+
+    def loss(self, name: str, params: Params, batch: Mapping[str, Any],
+             key: jax.Array) -> tuple[jax.Array, dict[str, Any]]:
+        """Evaluates the objective of player ``name``.
+
+        Args:
+          name: a trainable player.
+          params: every player's parameters.
+          batch: the batch.
+          key: the evaluation key (same key, same latents).
+        Returns:
+          ``(scalar loss, {metric name: scalar})``.
+        """
+        ctx = self.context(params, batch, key)
+        term = self.program.objective(name)
+        value = ctx.eval(term)
+        shape = jnp.shape(value)
+        if shape != ():
+            raise NonScalarObjectiveError(
+                f"the objective of player {name!r} has shape {shape}, not a scalar: "
+                f"{show_term(term)}; reduce it, e.g. with gd.mean(...)")
+        return jnp.asarray(value), dict(ctx.records)
+
+    def grad(self, name: str, params: Params, batch: Mapping[str, Any],
+             key: jax.Array) -> tuple[jax.Array, Any, dict[str, Any]]:
+        """Returns ``(loss, gradient w.r.t. params[name], metrics)`` for one player."""
+        def f(own):
+            return self.loss(name, {**params, name: own}, batch, key)
+        (value, records), g = jax.value_and_grad(f, has_aux=True)(params[name])
+        return value, g, records
+
+    def field(self, params: Params, batch: Mapping[str, Any],
+              key: jax.Array) -> tuple[Params, dict[str, jax.Array], dict[str, Any]]:
+        """Every trainable player's gradient of its own objective, at one point.
+
+        All players see the same batch and latent draws. Players that share one
+        objective term are differentiated together in a single backward pass.
+
+        Returns:
+          ``(grads, losses, metrics)``, each keyed by player name (metrics by
+          ``"<player>/<metric>"``).
+        """
+        grads, losses, metrics = {}, {}, {}
+        for group in self._groups:
+            def f(own, group=group):
+                return self.loss(group[0], {**params, **own}, batch, key)
+            (value, records), g = jax.value_and_grad(f, has_aux=True)(
+                {n: params[n] for n in group})
+            for n in group:
+                grads[n], losses[n] = g[n], value
+                metrics.update({f"{n}/{k}": v for k, v in records.items()})
+        return grads, losses, metrics
+
+    def init_optimizer(self, name: str, params: Any) -> Any:
+        """Returns the initial optax state of player ``name``."""
+        return self._optimizers[name].init(params)
+
+    def apply_optimizer(self, name: str, grads: Any, params: Any,
+                        opt_state: Any) -> tuple[Any, Any]:
+        """Applies player ``name``'s optimizer (then its projection, if any).
+
+        Returns:
+          ``(new params, new optimizer state)`` for that player.
+        """
+        updates, opt_state = self._optimizers[name].update(grads, opt_state, params)
+        return self.project(name, optax.apply_updates(params, updates)), opt_state
+
+    def project(self, name: str, params: Any) -> Any:
+        """Applies player ``name``'s projection (identity when it has none)."""
+        project = self._projections.get(name)
+        return params if project is None else project(params)

@@ -1,0 +1,157 @@
+"""Integrating the game's gradient flow with explicit Runge-Kutta methods (ODE-GAN).
+
+Each trainable player's velocity is minus the gradient of its own loss; the solver
+integrates all players jointly with a :class:`~gendsl.solvers.tableau.ButcherTableau`:
+
+    k_i = v(y + h sum_j a_ij k_j),     y' = y + h sum_i b_i k_i.
+
+An optional :class:`~gendsl.solvers.regularizer.GradNormPenalty` is added to the
+discriminator's velocity at the first stage only, scaled by ``1 / b_1`` so that the
+step carries exactly ``h * regulariser`` (Qin et al., 2020). The step is a plain step
+of size ``h``; with ``use_optimizers=True`` the combined direction is instead fed to
+each player's optax optimizer as its gradient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import optax
+
+from gendsl.errors import SolverError, TableauError
+from gendsl.solvers.base import Solver, require_players
+from gendsl.solvers.regularizer import GradNormPenalty
+from gendsl.solvers.tableau import EULER, HEUN, RK4, ButcherTableau
+
+
+def _axpy(alpha, x, y):
+    return jax.tree.map(lambda a, b: alpha * a + b, x, y)
+
+
+@dataclasses.dataclass(frozen=True)
+class ODESolver(Solver):
+    """Integrates the players' joint gradient flow with a Butcher tableau.
+
+    Attributes:
+      tableau: the Runge-Kutta method.
+      h: the step size.
+      regularizer: optional gradient-norm penalty (first stage only, scaled 1/b_1).
+      fresh_latents: draw new latents at every stage (default: one draw per step).
+      fresh_batches: read a new source batch at every stage (the step then consumes
+        ``stages`` batches).
+      use_optimizers: feed ``-sum_i b_i k_i`` to each player's optax optimizer instead
+        of taking the plain step ``h * sum_i b_i k_i``.
+    """
+
+    tableau: ButcherTableau
+    h: float
+    regularizer: GradNormPenalty | None = None
+    fresh_latents: bool = False
+    fresh_batches: bool = False
+    use_optimizers: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.tableau, ButcherTableau):
+            raise TableauError(
+                f"an ODE solver needs a ButcherTableau (gd.tableau(...)), got "
+                f"{type(self.tableau).__name__}")
+        if not self.h > 0:
+            raise SolverError(f"ODE solver {self.tableau.name!r}: step size h must be > 0, got {self.h}")
+        if self.regularizer is not None and abs(self.tableau.b[0]) < 1e-12:
+            raise TableauError(
+                f"tableau {self.tableau.name!r} gives its first stage weight b_1 = 0, so the "
+                "first-stage regulariser would never reach the update; use another tableau")
+
+    @property
+    def batches_per_step(self) -> int:
+        return self.tableau.stages if self.fresh_batches else 1
+
+    def describe(self) -> str:
+        opts = [f"h={self.h}"]
+        if self.regularizer is not None:
+            opts.append(f"regularizer={self.regularizer.describe()}")
+        for flag in ("fresh_latents", "fresh_batches", "use_optimizers"):
+            if getattr(self, flag):
+                opts.append(f"{flag}=True")
+        return f"{self.tableau.name}({', '.join(opts)})"
+
+    def check(self, program) -> None:
+        if self.regularizer is not None:
+            require_players(f"the regulariser of {self.tableau.name}",
+                            [self.regularizer.target, self.regularizer.of], program)
+
+    def init(self, game, params):
+        if self.use_optimizers:
+            return super().init(game, params)
+        return {n: () for n in game.players}, {}
+
+    def update(self, game, params, opt_state, solver_state, batch, key):
+        tab, names = self.tableau, game.players
+        y0 = {n: params[n] for n in names}
+        ks, losses, metrics = [], {}, {}
+        for i in range(tab.stages):
+            y = y0
+            for j, a in enumerate(tab.a[i]):
+                if a != 0.0:
+                    y = {n: _axpy(self.h * a, ks[j][n], y[n]) for n in names}
+            b = jax.tree.map(lambda x: x[i], batch) if self.fresh_batches else batch
+            k_key = jax.random.fold_in(key, i) if self.fresh_latents else key
+            grads, stage_losses, stage_metrics = game.field({**params, **y}, b, k_key)
+            k = {n: jax.tree.map(lambda g: -g, grads[n]) for n in names}
+            if i == 0:
+                losses, metrics = stage_losses, dict(stage_metrics)
+                if self.regularizer is not None:
+                    r = self.regularizer
+                    v, value = r.velocity(game, {**params, **y}, b, k_key)
+                    k[r.target] = _axpy(1.0 / tab.b[0], v, k[r.target])
+                    metrics[f"{r.target}/grad_norm_penalty"] = value
+            ks.append(k)
+        direction = {n: jax.tree.map(lambda *xs: sum(bi * x for bi, x in zip(tab.b, xs) if bi != 0.0),
+                                     *(k[n] for k in ks)) for n in names}
+        params, opt_state = dict(params), dict(opt_state)
+        for n in names:
+            if self.use_optimizers:
+                neg = jax.tree.map(lambda d: -d, direction[n])
+                params[n], opt_state[n] = game.apply_optimizer(n, neg, params[n], opt_state[n])
+            else:
+                params[n] = game.project(n, optax.apply_updates(
+                    y0[n], jax.tree.map(lambda d: self.h * d, direction[n])))
+        return params, opt_state, solver_state, losses, metrics
+
+
+def ode(tableau: ButcherTableau, h: float, *, regularizer: GradNormPenalty | None = None,
+        fresh_latents: bool = False, fresh_batches: bool = False,
+        use_optimizers: bool = False) -> ODESolver:
+    """Returns a solver integrating the game's gradient flow with ``tableau``.
+
+    Args:
+      tableau: a :class:`ButcherTableau` (``gd.EULER``, ``gd.HEUN``, ``gd.RK4`` or your own).
+      h: the step size.
+      regularizer: optional ``gd.grad_norm_penalty(D, of=G, weight=lam)``.
+      fresh_latents: new latent draws at every stage.
+      fresh_batches: a new source batch at every stage.
+      use_optimizers: pass the integrated direction to each player's optax optimizer.
+    Returns:
+      An :class:`ODESolver`.
+    """
+    return ODESolver(tableau, float(h), regularizer, fresh_latents, fresh_batches, use_optimizers)
+
+
+def euler(h: float, **options) -> ODESolver:
+    """Forward Euler on the gradient flow (simultaneous gradient descent with step h).
+
+    >>> euler(0.1).describe()
+    'euler(h=0.1)'
+    """
+    return ode(EULER, h, **options)
+
+
+def heun(h: float, **options) -> ODESolver:
+    """Heun's 2nd-order method on the gradient flow; options as for :func:`ode`."""
+    return ode(HEUN, h, **options)
+
+
+def rk4(h: float, **options) -> ODESolver:
+    """Classical 4th-order Runge-Kutta on the gradient flow; options as for :func:`ode`."""
+    return ode(RK4, h, **options)
