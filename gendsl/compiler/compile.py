@@ -103,15 +103,21 @@ class CompiledProgram:
             spec = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape[1:], s.dtype), spec)
         key = jax.random.key(0)
         shape_log: dict = {}
-        game = Game(self.program, self._statics, self._abstract_rest, None, shape_log)
-        # the data term-by-term first, so that errors name the first fault in reading order
+
+        def objective(params, rest, batch, name):
+            return Game(self.program, self._statics, rest, None, shape_log).loss(
+                name, params, batch, key)[0]
+
+        def samples(params, rest, batch):
+            return LoweringContext(self._statics, params, rest, batch, key,
+                                   shape_log=shape_log).eval(self.program.samples)
+
+        # objectives in order, so that an error names the first fault in reading order
         for p, _ in self.program.objectives:
-            jax.eval_shape(lambda params, b, n=p.name: game.loss(n, params, b, key)[0],
-                           self._abstract_params, spec)
+            jax.eval_shape(lambda *a, n=p.name: objective(*a, n),
+                           self._abstract_params, self._abstract_rest, spec)
         if self.program.samples is not None:
-            jax.eval_shape(lambda params, b: LoweringContext(
-                self._statics, params, self._abstract_rest, b, key,
-                shape_log=shape_log).eval(self.program.samples), self._abstract_params, spec)
+            jax.eval_shape(samples, self._abstract_params, self._abstract_rest, spec)
         self._checked_spec = spec
 
     def init(self, key: jax.Array, example_batch: Mapping[str, Any] | None = None) -> TrainState:

@@ -7,7 +7,9 @@ integrates all players jointly with a :class:`~gendsl.solvers.tableau.ButcherTab
 
 An optional :class:`~gendsl.solvers.regularizer.GradNormPenalty` is added to the
 discriminator's velocity at the first stage only, scaled by ``1 / b_1`` so that the
-step carries exactly ``h * regulariser`` (Qin et al., 2020). The step is a plain step
+step carries exactly ``h * regulariser`` (Qin et al., 2020): it is evaluated at the
+starting point and enters the weighted combination of the stages, not the points at
+which the later stages are evaluated. The step is a plain step
 of size ``h``; with ``use_optimizers=True`` the combined direction is instead fed to
 each player's optax optimizer as its gradient.
 """
@@ -103,12 +105,17 @@ class ODESolver(Solver):
                 losses, metrics = stage_losses, dict(stage_metrics)
                 if self.regularizer is not None:
                     r = self.regularizer
-                    v, value = r.velocity(game, {**params, **y}, b, k_key)
-                    k[r.target] = _axpy(1.0 / tab.b[0], v, k[r.target])
+                    reg, value = r.velocity(game, {**params, **y}, b, k_key)
                     metrics[f"{r.target}/grad_norm_penalty"] = value
             ks.append(k)
+        # the later stages are built from the plain flow; the regularised first stage
+        # (scaled by 1/b_1) only enters the combination, so the step carries h * reg
+        combined = list(ks)
+        if self.regularizer is not None:
+            t = self.regularizer.target
+            combined[0] = {**ks[0], t: _axpy(1.0 / tab.b[0], reg, ks[0][t])}
         direction = {n: jax.tree.map(lambda *xs: sum(bi * x for bi, x in zip(tab.b, xs) if bi != 0.0),
-                                     *(k[n] for k in ks)) for n in names}
+                                     *(k[n] for k in combined)) for n in names}
         params, opt_state = dict(params), dict(opt_state)
         for n in names:
             if self.use_optimizers:
