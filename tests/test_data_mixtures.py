@@ -158,3 +158,15 @@ def test_bad_indices_raise_data_errors():
     with pytest.raises(DataError, match="count"):
         src.batches(0, 0)
     assert issubclass(DataError, GendslError)
+
+
+def test_direct_construction_and_replace_are_validated():
+    import dataclasses
+
+    src = Mixture([[0, 0], [1, 1]], 0.1)
+    assert src == mixture([[0.0, 0.0], [1.0, 1.0]], std=0.1)
+    assert src.centres.dtype == np.float64 and not src.centres.flags.writeable
+    with pytest.raises(DataError, match="std"):
+        dataclasses.replace(src, std=-1.0)
+    with pytest.raises(DataError, match="std"):
+        Mixture([[0, 0]], True)

@@ -22,7 +22,8 @@ from gendsl.metrics.coverage import mode_coverage
 class Mixture:
     """A mixture of equal-weight Gaussians with covariance ``std**2 * I``.
 
-    Build it with :func:`mixture` (or :func:`ring8`, :func:`grid25`, :func:`grid16`).
+    Build it with :func:`mixture` (or :func:`ring8`, :func:`grid25`, :func:`grid16`);
+    the fields are validated and ``centres`` is stored as a read-only float64 copy.
     Batches have one field, ``"x"``: ``(batch_size, dim)`` float32.
 
     Attributes:
@@ -37,6 +38,22 @@ class Mixture:
     std: float
     batch_size: int = 256
     seed: int = 0
+
+    def __post_init__(self):
+        c = np.array(self.centres, dtype=np.float64)
+        if c.ndim != 2 or c.shape[0] == 0 or c.shape[1] == 0:
+            raise DataError(f"centres must be a non-empty (n_modes, dim) array, got shape {c.shape}.")
+        if not np.all(np.isfinite(c)):
+            raise DataError("centres must be finite.")
+        std = self.std
+        is_number = isinstance(std, (int, float, np.integer, np.floating)) and not isinstance(std, bool)
+        if not (is_number and np.isfinite(std) and std > 0):
+            raise DataError(f"std must be a positive finite number, got {std!r}.")
+        c.setflags(write=False)
+        object.__setattr__(self, "centres", c)
+        object.__setattr__(self, "std", float(std))
+        object.__setattr__(self, "batch_size", check_batch_size(self.batch_size))
+        object.__setattr__(self, "seed", check_index(self.seed, "seed"))
 
     @property
     def sample_kind(self) -> str | None:
@@ -95,7 +112,7 @@ class Mixture:
 
     def with_batch_size(self, n: int) -> Mixture:
         """The same mixture and seed with ``n`` points per batch."""
-        return dataclasses.replace(self, batch_size=check_batch_size(n))
+        return dataclasses.replace(self, batch_size=n)
 
     def evaluate(self, samples: np.ndarray, threshold: float = 3.0) -> dict[str, float]:
         """Mode metrics of generated ``samples`` against this mixture.
@@ -123,15 +140,7 @@ def mixture(
     >>> src.batch(0)["x"].shape, src.n_modes
     ((4, 2), 2)
     """
-    c = np.array(centres, dtype=np.float64)
-    if c.ndim != 2 or c.shape[0] == 0 or c.shape[1] == 0:
-        raise DataError(f"centres must be a non-empty (n_modes, dim) array, got shape {c.shape}.")
-    if not np.all(np.isfinite(c)):
-        raise DataError("centres must be finite.")
-    if not (isinstance(std, (int, float, np.floating)) and np.isfinite(std) and std > 0):
-        raise DataError(f"std must be a positive finite number, got {std!r}.")
-    c.setflags(write=False)
-    return Mixture(c, float(std), check_batch_size(batch_size), check_index(seed, "seed"))
+    return Mixture(centres, std, batch_size, seed)
 
 
 def ring8(batch_size: int = 256, seed: int = 0) -> Mixture:
