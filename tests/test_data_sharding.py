@@ -66,7 +66,13 @@ MULTI_DEVICE = textwrap.dedent(
     np.testing.assert_array_equal(np.asarray(out["x"]), stacked["x"])
 
     half = data_parallel(jax.devices()[:4])
-    assert half.shape["data"] == 4
+    assert half.shape["data"] == 4 and data_parallel(4).devices.tolist() == half.devices.tolist()
+    try:
+        data_parallel(9)
+    except DataError as err:
+        assert "there are 8 devices" in str(err), err
+    else:
+        raise AssertionError("expected a DataError")
     assert shard_batch(src.with_batch_size(4).batch(0), half)["x"].addressable_shards[0].data.shape[0] == 1
 
     try:

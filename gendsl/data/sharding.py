@@ -20,11 +20,14 @@ from gendsl.errors import DataError
 DATA_AXIS = "data"
 
 
-def data_parallel(devices: Sequence[jax.Device] | None = None, axis_type: AxisType = AxisType.Auto) -> Mesh:
+def data_parallel(
+    devices: Sequence[jax.Device] | int | None = None, axis_type: AxisType = AxisType.Auto
+) -> Mesh:
     """A one-axis mesh named ``"data"`` over ``devices``.
 
     Args:
-      devices: the devices to use (default: all of ``jax.devices()``, every host's).
+      devices: the devices to use (default: all of ``jax.devices()``, every host's),
+        or how many of the first ones.
       axis_type: the mesh axis type; ``AxisType.Auto`` by default (see module doc).
 
     Returns:
@@ -34,7 +37,15 @@ def data_parallel(devices: Sequence[jax.Device] | None = None, axis_type: AxisTy
     >>> mesh.axis_names, mesh.shape["data"]
     (('data',), 1)
     """
-    devices = list(jax.devices() if devices is None else devices)
+    available = jax.devices()
+    if isinstance(devices, int) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(available):
+            raise DataError(
+                f"data_parallel({devices}): there are {len(available)} devices; on CPU set "
+                "JAX_NUM_CPU_DEVICES before JAX starts to simulate more."
+            )
+        devices = available[:devices]
+    devices = list(available if devices is None else devices)
     if not devices:
         raise DataError("data_parallel needs at least one device; pass devices=None for all of jax.devices().")
     return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(axis_type,), devices=devices)
