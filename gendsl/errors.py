@@ -56,6 +56,10 @@ class DataError(GendslError):
     """A data source is misconfigured or cannot be read."""
 
 
+class MetricError(GendslError):
+    """A quality metric got inputs it cannot score (wrong shapes, too few samples)."""
+
+
 class CheckpointError(GendslError):
     """A checkpoint cannot be used."""
 

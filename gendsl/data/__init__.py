@@ -1,0 +1,29 @@
+"""Data sources (batches as a pure function of the batch index) and batch sharding.
+
+Sources: :func:`mixture` and the toy mixtures :func:`ring8`, :func:`grid25`,
+:func:`grid16`; the bundled 8x8 :func:`digits`; user :func:`arrays`. Placement:
+:func:`data_parallel` builds a ``"data"`` mesh, :func:`shard_batch` puts a batch on it.
+"""
+
+from gendsl.data.array_source import ArraySource
+from gendsl.data.user_arrays import arrays
+from gendsl.data.sklearn_digits import digits, digits_arrays
+from gendsl.data.mixtures import Mixture, grid16, grid25, mixture, ring8
+from gendsl.data.sharding import batch_sharding, data_parallel, shard_batch
+from gendsl.data.source import Source
+
+__all__ = [
+    "ArraySource",
+    "Mixture",
+    "Source",
+    "arrays",
+    "batch_sharding",
+    "data_parallel",
+    "digits",
+    "digits_arrays",
+    "grid16",
+    "grid25",
+    "mixture",
+    "ring8",
+    "shard_batch",
+]

@@ -1,0 +1,128 @@
+"""User arrays as a source: a ``.npy`` file, a ``.npz`` file or an in-memory mapping."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gendsl.data.array_source import ArraySource, frozen_fields
+from gendsl.data.source import check_batch_size, check_index
+from gendsl.errors import DataError
+
+
+def _load(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise DataError(f"no data file at {str(path)!r}: check the path (relative paths start at {os.getcwd()!r}).")
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise DataError(f"{str(path)!r}: unsupported file type {suffix!r}; use a .npy file, a .npz file or a dict of arrays.")
+    try:
+        if suffix == ".npy":
+            return {"x": np.load(path, allow_pickle=False)}
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+        raise DataError(
+            f"cannot read {str(path)!r} as {suffix} ({err}); save plain numeric arrays with np.save / np.savez "
+            "(object arrays need pickle, which is not loaded)."
+        ) from None
+
+
+def _as_field(name: str, value, copy: bool) -> np.ndarray:
+    """``value`` as an array of a JAX-friendly dtype that the caller alone holds."""
+    array = np.array(value, copy=True) if copy else np.asarray(value)
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise DataError(f"field {name!r} has dtype {array.dtype}; fields must be numeric or bool arrays.")
+    if array.ndim == 0:
+        raise DataError(f"field {name!r} is a scalar; fields need a leading example axis.")
+    if array.dtype == np.float64:
+        return array.astype(np.float32)
+    if array.dtype.kind in "iu" and array.dtype.itemsize == 8:
+        if array.size and (array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max):
+            raise DataError(f"field {name!r} holds 64-bit integers outside the int32 range; JAX works in int32 by default.")
+        return array.astype(np.int32)
+    return array
+
+
+def infer_sample_kind(x: np.ndarray | None) -> tuple[str | None, tuple[int, ...] | None]:
+    """Guess what field ``"x"`` holds from its shape, for plotting.
+
+    Returns:
+      ``("points2d", None)`` for ``(N, 2)``; ``("images", (H, W))`` for ``(N, H, W)``;
+      ``("images", (H, W, C))`` for ``(N, H, W, C)`` with ``C`` in 1, 3, 4;
+      ``(None, None)`` otherwise.
+
+    >>> infer_sample_kind(np.zeros((10, 28, 28, 1)))
+    ('images', (28, 28, 1))
+    """
+    if x is None or x.dtype.kind != "f":
+        return None, None
+    if x.ndim == 2 and x.shape[1] == 2:
+        return "points2d", None
+    if x.ndim == 3 or (x.ndim == 4 and x.shape[3] in (1, 3, 4)):
+        return "images", tuple(int(d) for d in x.shape[1:])
+    return None, None
+
+
+def arrays(
+    path_or_mapping: str | os.PathLike | Mapping[str, np.ndarray],
+    batch_size: int,
+    seed: int = 0,
+    fields: Sequence[str] | None = None,
+) -> ArraySource:
+    """A source over user arrays, reshuffled every epoch.
+
+    float64 fields become float32 and 64-bit integer fields int32 (JAX's defaults);
+    in-memory arrays are copied, so later edits to them do not change the batches.
+
+    Args:
+      path_or_mapping: a ``.npy`` file (one field, ``"x"``), a ``.npz`` file (one field
+        per key) or a mapping ``{field: array}``.
+      batch_size: examples per batch (at most the number of examples).
+      seed: seed of the per-epoch shuffles.
+      fields: keep only these fields (default: all).
+
+    Returns:
+      An :class:`ArraySource`; ``sample_kind``/``image_shape`` are inferred from ``"x"``.
+
+    >>> src = arrays({"x": np.zeros((10, 2)), "y": np.arange(10)}, batch_size=4)
+    >>> {k: v.shape for k, v in src.batch(0).items()}, src.sample_kind
+    ({'x': (4, 2), 'y': (4,)}, 'points2d')
+    """
+    if isinstance(path_or_mapping, Mapping):
+        loaded, copy, origin = dict(path_or_mapping), True, "the mapping"
+    elif isinstance(path_or_mapping, (str, os.PathLike)):
+        loaded, copy, origin = _load(Path(path_or_mapping)), False, repr(str(path_or_mapping))
+    else:
+        raise DataError(
+            f"path_or_mapping must be a .npy/.npz path or a dict of arrays, got {type(path_or_mapping).__name__}."
+        )
+    if not loaded:
+        raise DataError(f"{origin} holds no arrays; give at least one field.")
+    if fields is not None:
+        if isinstance(fields, str):
+            fields = (fields,)
+        missing = [f for f in fields if f not in loaded]
+        if missing or not fields:
+            raise DataError(f"fields {missing or list(fields)} not in {origin}; available fields: {sorted(loaded)}.")
+        loaded = {f: loaded[f] for f in fields}
+    converted = {str(name): _as_field(str(name), value, copy) for name, value in loaded.items()}
+    lengths = {name: a.shape[0] for name, a in converted.items()}
+    if len(set(lengths.values())) != 1:
+        raise DataError(f"fields of {origin} differ in length {lengths}; every field needs one row per example.")
+    n = next(iter(lengths.values()))
+    if n == 0:
+        raise DataError(f"{origin} has no examples (leading length 0).")
+    kind, image_shape = infer_sample_kind(converted.get("x"))
+    return ArraySource(
+        frozen_fields(converted, copy=False),
+        batch_size=check_batch_size(batch_size, n),
+        seed=check_index(seed, "seed"),
+        sample_kind=kind,
+        image_shape=image_shape,
+        name="arrays" if copy else Path(path_or_mapping).name,
+    )
