@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from gendsl.data import ArraySource, Source, arrays, digits, digits_arrays
+from gendsl.datasets import ArraySource, Source, arrays, digits, digits_arrays
 from gendsl.errors import DataError
 
 

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from gendsl.data import Mixture, Source, grid16, grid25, mixture, ring8
+from gendsl.datasets import Mixture, Source, grid16, grid25, mixture, ring8
 from gendsl.errors import DataError, GendslError
 
 

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from gendsl.data import data_parallel, ring8, shard_batch
+from gendsl.datasets import data_parallel, ring8, shard_batch
 from gendsl.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,8 +40,8 @@ MULTI_DEVICE = textwrap.dedent(
     """
     import jax, numpy as np
     from jax.sharding import PartitionSpec as P
-    import gendsl.data.sharding as S
-    from gendsl.data import data_parallel, digits, shard_batch
+    import gendsl.sharding as S
+    from gendsl.datasets import data_parallel, digits, shard_batch
     from gendsl.errors import DataError
 
     assert jax.device_count() == 8

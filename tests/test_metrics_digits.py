@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from gendsl.data import digits_arrays
+from gendsl.datasets import digits_arrays
 from gendsl.errors import MetricError
 from gendsl.metrics import DigitsClassifier, digits_classifier, digits_kid
 

@@ -25,6 +25,7 @@ from gendsl.compiler.lowering import LoweringContext
 from gendsl.compiler.state import TrainState
 from gendsl.errors import ProgramError, ShapeMismatchError
 from gendsl.terms.fingerprint import fingerprint
+from gendsl.sharding import batch_sharding, shard_batch
 from gendsl.terms.program import Program
 
 
@@ -164,9 +165,7 @@ class CompiledProgram:
         Returns:
           The batch as device arrays.
         """
-        if self.mesh is None:
-            return jax.device_put(dict(batch))
-        return jax.device_put(dict(batch), self._batch_sharding(stacked))
+        return shard_batch(batch, self.mesh, batch_axis=stacked)
 
     def sample(self, state: TrainState, key: jax.Array, n: int) -> jax.Array:
         """Draws ``n`` samples of the program's ``samples`` term (EMA parameters where
@@ -242,16 +241,13 @@ class CompiledProgram:
     def _scan(self, state: TrainState, batches: Mapping[str, Any]):
         return jax.lax.scan(self._step, state, batches)
 
-    def _batch_sharding(self, stacked: int) -> NamedSharding:
-        return NamedSharding(self.mesh, PartitionSpec(*([None] * stacked), "data"))
-
     def _jit(self, fn, donate, *, stacked: bool, extra: bool = False):
         if self.mesh is None:
             return jax.jit(fn, donate_argnums=donate)
         replicated = NamedSharding(self.mesh, PartitionSpec())
         lead = int(stacked) + int(extra)
         return jax.jit(fn, donate_argnums=donate,
-                       in_shardings=(replicated, self._batch_sharding(lead)),
+                       in_shardings=(replicated, batch_sharding(self.mesh, lead)),
                        out_shardings=(replicated, replicated))
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from gendsl.data.array_source import epoch_permutation
-from gendsl.data.sklearn_digits import digits_arrays
+from gendsl.datasets.array_source import epoch_permutation
+from gendsl.datasets.sklearn_digits import digits_arrays
 from gendsl.errors import MetricError
 
 HIDDEN = (256, 128)

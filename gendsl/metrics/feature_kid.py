@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gendsl.data.sklearn_digits import check_scale, digits_arrays
+from gendsl.datasets.sklearn_digits import check_scale, digits_arrays
 from gendsl.metrics.classifier import DigitsClassifier, digits_classifier
 from gendsl.metrics.mmd import kid
 

@@ -5,12 +5,12 @@ Sources: :func:`mixture` and the toy mixtures :func:`ring8`, :func:`grid25`,
 :func:`data_parallel` builds a ``"data"`` mesh, :func:`shard_batch` puts a batch on it.
 """
 
-from gendsl.data.array_source import ArraySource
-from gendsl.data.user_arrays import arrays
-from gendsl.data.sklearn_digits import digits, digits_arrays
-from gendsl.data.mixtures import Mixture, grid16, grid25, mixture, ring8
-from gendsl.data.sharding import batch_sharding, data_parallel, shard_batch
-from gendsl.data.source import Source
+from gendsl.datasets.array_source import ArraySource
+from gendsl.datasets.user_arrays import arrays
+from gendsl.datasets.sklearn_digits import digits, digits_arrays
+from gendsl.datasets.mixtures import Mixture, grid16, grid25, mixture, ring8
+from gendsl.sharding import batch_sharding, data_parallel, shard_batch
+from gendsl.datasets.source import Source
 
 __all__ = [
     "ArraySource",

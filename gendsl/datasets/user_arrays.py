@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gendsl.data.array_source import ArraySource, frozen_fields
-from gendsl.data.source import check_batch_size, check_index
+from gendsl.datasets.array_source import ArraySource, frozen_fields
+from gendsl.datasets.source import check_batch_size, check_index
 from gendsl.errors import DataError
 
 

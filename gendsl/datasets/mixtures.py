@@ -1,7 +1,7 @@
 """Equal-weight isotropic Gaussian mixtures: the toy sources of GAN papers.
 
 Batches are drawn on the host with a numpy generator seeded from ``(seed, index)``
-(see :func:`gendsl.data.source.batch_rng`), so they are a pure function of the index
+(see :func:`gendsl.datasets.source.batch_rng`), so they are a pure function of the index
 and cheap (tens of microseconds for 256 points).
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from gendsl.data.source import Batch, batch_rng, check_batch_size, check_index, spec_of, stack_batches
+from gendsl.datasets.source import Batch, batch_rng, check_batch_size, check_index, spec_of, stack_batches
 from gendsl.errors import DataError
 from gendsl.metrics.coverage import mode_coverage
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import jax
 import numpy as np
 
-from gendsl.data.source import Batch, batch_rng, check_batch_size, check_count, check_index, spec_of
+from gendsl.datasets.source import Batch, batch_rng, check_batch_size, check_count, check_index, spec_of
 
 
 @functools.lru_cache(maxsize=16)
@@ -37,7 +37,7 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
 class ArraySource:
     """Batches drawn without replacement from in-memory arrays, reshuffled each epoch.
 
-    Build it with :func:`gendsl.data.arrays` or :func:`gendsl.data.digits`.
+    Build it with :func:`gendsl.datasets.arrays` or :func:`gendsl.datasets.digits`.
 
     Attributes:
       fields: read-only mapping ``{name: array}``; all share the leading length.
