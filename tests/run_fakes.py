@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import os
 import signal
@@ -80,7 +81,11 @@ class FakeSource:
 
 
 class FakeCompiled:
-    """A compiled-program stand-in over a real TrainState (see the module docstring)."""
+    """A compiled-program stand-in over a real TrainState (see the module docstring).
+
+    The jitted functions are shared by every instance of the same program (so tests that
+    build many instances compile once).
+    """
 
     def __init__(self, program: FakeProgram = FakeProgram(), *, mesh=None, steps_per_call=1):
         self.program = program
@@ -88,15 +93,18 @@ class FakeCompiled:
         self.steps_per_call = steps_per_call
         self.batches_per_step = program.batches_per_step
         self.fingerprint = hashlib.sha256(repr(program).encode()).hexdigest()[:16]
-        self._optimizer = optax.adam(program.lr)
-        self._nan_steps = jnp.asarray(program.nan_steps or (-1,), jnp.int32)
-        self.init = jax.jit(self._init)
-        self.step = jax.jit(self._step, donate_argnums=0)
-        self.step_many = jax.jit(
-            lambda state, batches: jax.lax.scan(self._step, state, batches), donate_argnums=0
-        )
+        self.init, self.step, self.step_many, self.sample = _jitted(program)
 
-    def _init(self, key, example_batch):
+    def shard_batch(self, batch):
+        return jax.device_put(batch)
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted(program: FakeProgram):
+    optimizer = optax.adam(program.lr)
+    nan_steps = np.asarray(program.nan_steps or (-1,), np.int32)
+
+    def init(key, example_batch):
         del example_batch
         k_w, k_state = jax.random.split(key)
         params = {"G": {"w": 0.1 * jax.random.normal(k_w, (2, 2)), "b": jnp.zeros(2)}}
@@ -104,18 +112,18 @@ class FakeCompiled:
         return TrainState(
             step=zero,
             params=params,
-            opt_state={"G": self._optimizer.init(params["G"])},
+            opt_state={"G": optimizer.init(params["G"])},
             ema={"G": params["G"]},
             key=k_state,
             nonfinite_streak=zero,
             nonfinite_total=zero,
         )
 
-    def _step(self, state, batch):
+    def step(state, batch):
         x = batch["x"].reshape(-1, 2)
         key, k_z = jax.random.split(state.key)
         z = jax.random.normal(k_z, x.shape)
-        poison = jnp.where(jnp.isin(state.step, self._nan_steps), jnp.nan, 1.0)
+        poison = jnp.where(jnp.isin(state.step, nan_steps), jnp.nan, 1.0)
 
         def loss_fn(p):
             fake = z @ p["w"] + p["b"]
@@ -125,13 +133,12 @@ class FakeCompiled:
 
         params = state.params["G"]
         loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = self._optimizer.update(grads, state.opt_state["G"], params)
-        new_params = optax.apply_updates(params, updates)
+        updates, opt_state = optimizer.update(grads, state.opt_state["G"], params)
         finite = jnp.isfinite(loss) & jnp.all(
             jnp.stack([jnp.all(jnp.isfinite(u)) for u in jax.tree.leaves(updates)])
         )
         keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
-        new_params = keep(new_params, params)
+        new_params = keep(optax.apply_updates(params, updates), params)
         ema = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, state.ema["G"], new_params)
         bad = (~finite).astype(jnp.int32)
         state = state.replace(
@@ -145,12 +152,16 @@ class FakeCompiled:
         )
         return state, {"G/loss": loss, "nonfinite": bad}
 
-    def sample(self, state, key, n):
+    def sample(state, key, n):
         p = state.params["G"]
         return jax.random.normal(key, (n, 2)) @ p["w"] + p["b"]
 
-    def shard_batch(self, batch):
-        return jax.device_put(batch)
+    return (
+        jax.jit(init),
+        jax.jit(step, donate_argnums=0),
+        jax.jit(lambda state, batches: jax.lax.scan(step, state, batches), donate_argnums=0),
+        jax.jit(sample, static_argnums=2),
+    )
 
 
 def fake_compile(program: FakeProgram, *, mesh=None, steps_per_call=1) -> FakeCompiled:

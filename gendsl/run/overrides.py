@@ -90,16 +90,18 @@ def _parse_sequence(key: str, text: str, default: tuple | list) -> tuple | list:
             raise _bad(key, text, "a JSON list, e.g. [1, 2], or a comma list, e.g. 1,2") from None
         if not isinstance(items, list):
             raise _bad(key, text, "a list")
-        if default:
-            items = [parse_value(key, json.dumps(i) if not isinstance(i, str) else i, default[0])
-                     for i in items]
+        parts = [i if isinstance(i, str) else json.dumps(i) for i in items]
     else:
         parts = [p.strip() for p in stripped.split(",") if p.strip()] if stripped else []
-        if default:
-            items = [parse_value(key, p, default[0]) for p in parts]
-        else:
-            items = [parse_value(key, p, None) for p in parts]
-    return type(default)(items)
+    item_default = default[0] if default else None
+    parsed = []
+    for part in parts:
+        try:
+            parsed.append(parse_value(key, part, item_default))
+        except ConfigError:
+            kind = type(item_default).__name__
+            raise _bad(key, text, f"a list of {kind} items, but {part!r} is not one") from None
+    return type(default)(parsed)
 
 
 def split_assignment(assignment: str) -> tuple[str, str]:
