@@ -23,7 +23,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -137,7 +136,9 @@ def _jitted(program: FakeProgram):
         finite = jnp.isfinite(loss) & jnp.all(
             jnp.stack([jnp.all(jnp.isfinite(u)) for u in jax.tree.leaves(updates)])
         )
-        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+        def keep(new, old):
+            return jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+
         new_params = keep(optax.apply_updates(params, updates), params)
         ema = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, state.ema["G"], new_params)
         bad = (~finite).astype(jnp.int32)

@@ -129,6 +129,7 @@ def test_program_file_errors(tmp_path, name, text, message):
 
 
 def test_build_must_return_an_experiment(tmp_path):
-    module = load_program_file(_write(tmp_path / "p.py", "DEFAULTS = {}\ndef build(cfg): return 3\n"))
+    path = _write(tmp_path / "p.py", "DEFAULTS = {}\ndef build(cfg): return 3\n")
+    module = load_program_file(path)
     with pytest.raises(ConfigError, match="returned int; it must return gd.Experiment"):
         build_experiment(module, program_config(module))

@@ -25,7 +25,9 @@ def _chunks(start, total, **periods):
     "steps_per_call, checkpoint_every, eval_every",
     list(itertools.product([1, 3, 4, 7], [5, 8, None], [6, None])),
 )
-def test_chunks_partition_align_and_resume_identically(steps_per_call, checkpoint_every, eval_every):
+def test_chunks_partition_align_and_resume_identically(
+    steps_per_call, checkpoint_every, eval_every
+):
     total = 50
     periods = dict(steps_per_call=steps_per_call, checkpoint_every=checkpoint_every,
                    eval_every=eval_every)

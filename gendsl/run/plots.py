@@ -18,8 +18,8 @@ def sample_kind(samples: np.ndarray, source: Any = None) -> str | None:
 
     The source's ``sample_kind`` wins; otherwise the shape decides.
 
-    >>> sample_kind(np.zeros((5, 2))), sample_kind(np.zeros((5, 8, 8, 1))), sample_kind(np.zeros((5, 7)))
-    ('points2d', 'images', None)
+    >>> sample_kind(np.zeros((5, 2))), sample_kind(np.zeros((5, 8, 8, 1)))
+    ('points2d', 'images')
     """
     kind = getattr(source, "sample_kind", None)
     if kind:

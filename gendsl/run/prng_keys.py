@@ -63,7 +63,8 @@ def abstract_keys_to_data(abstract: Any) -> Any:
         if not is_key(leaf):
             return leaf
         data = jax.eval_shape(jax.random.key_data, leaf)
-        return jax.ShapeDtypeStruct(data.shape, data.dtype, sharding=getattr(leaf, "sharding", None))
+        sharding = getattr(leaf, "sharding", None)
+        return jax.ShapeDtypeStruct(data.shape, data.dtype, sharding=sharding)
 
     return jax.tree.map(convert, abstract)
 
