@@ -93,6 +93,7 @@ def test_other_program_in_run_dir_exits_1(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "CheckpointMismatchError" in err
     assert FakeCompiled(FakeProgram(lr=0.5)).fingerprint in err
+    assert json.loads((tmp_path / "config.json").read_text())["lr"] == 0.05  # kept
 
 
 def test_show_prints_program_and_fingerprint(capsys, monkeypatch):

@@ -14,7 +14,6 @@ from typing import Any, Callable, Mapping
 from gendsl.run.config import STANDARD_DEFAULTS
 from gendsl.run.evaluation import Evaluate
 from gendsl.run.fit import FitResult, fit
-from gendsl.run.run_info import write_json
 
 CompileFn = Callable[..., Any]
 
@@ -76,9 +75,9 @@ def run_experiment(
 ) -> FitResult:
     """Compiles and trains an experiment with the runner settings of ``cfg``.
 
-    Writes ``run_dir/config.json`` (the config of this invocation), then calls
-    :func:`gendsl.run.fit` with ``cfg``'s ``steps``, ``seed``, ``checkpoint_every``,
-    ``log_every``, ``eval_every``, ``max_nonfinite`` and ``num_eval_samples``.
+    Calls :func:`gendsl.run.fit` with ``cfg``'s ``steps``, ``seed``,
+    ``checkpoint_every``, ``log_every``, ``eval_every``, ``max_nonfinite`` and
+    ``num_eval_samples``; ``fit`` records ``cfg`` in ``run_dir/config.json``.
 
     Args:
       experiment: what to train.
@@ -92,9 +91,6 @@ def run_experiment(
     """
     settings = {**STANDARD_DEFAULTS, **cfg}
     compiled = compile_experiment(experiment, settings, compile_fn)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", dict(cfg))
     return fit(
         compiled,
         experiment.source,
@@ -108,4 +104,5 @@ def run_experiment(
         evaluate=experiment.evaluate,
         num_eval_samples=settings["num_eval_samples"],
         progress=progress,
+        config=cfg,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import jax
 
@@ -73,6 +73,7 @@ def fit(
     num_eval_samples: int = 10_000,
     keep_checkpoints: int = 3,
     progress: bool = True,
+    config: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Trains ``compiled`` on ``source`` for ``steps`` steps in ``run_dir``, resuming there.
 
@@ -97,6 +98,8 @@ def fit(
       num_eval_samples: samples drawn for the source's evaluation.
       keep_checkpoints: how many recent checkpoints to keep.
       progress: draw a progress bar on stderr.
+      config: a configuration to record in ``run_dir/config.json`` (written once the
+        run directory is known to belong to this program).
 
     Returns:
       a :class:`FitResult`.
@@ -135,12 +138,14 @@ def fit(
     with CheckpointStore(run_dir / "checkpoints", keep=keep_checkpoints) as store:
         key = jax.random.key(seed)
         example = step_batch(source, 0, settings.batches_per_step)
-        restored = restore_latest(
-            store,
-            abstract_state(compiled, key, example),
-            fingerprint=compiled.fingerprint,
-            set_aside_to=run_dir / "unreadable_checkpoints",
-        )
+        restored = None
+        if store.steps():  # only then trace init for the abstract state
+            restored = restore_latest(
+                store,
+                abstract_state(compiled, key, example),
+                fingerprint=compiled.fingerprint,
+                set_aside_to=run_dir / "unreadable_checkpoints",
+            )
         state = restored[0] if restored else compiled.init(key, example)
         start = int(jax.device_get(state.step))
         if start > steps:
@@ -148,6 +153,8 @@ def fit(
                 f"The checkpoint in {store.directory} is at step {start}, past steps={steps}. "
                 "Ask for at least that many steps, or use another run directory."
             )
+        if config is not None and writer:
+            write_json(run_dir / "config.json", dict(config))
         log = MetricsLog(run_dir / "metrics.jsonl", enabled=writer)
         log.keep_until(start)
         run = TrainingLoop(

@@ -16,16 +16,21 @@ import numpy as np
 
 
 def to_json_value(value: Any) -> Any:
-    """A host scalar as a JSON value: ``int`` for integer and boolean arrays, ``float``
-    for floating ones, ``None`` for NaN and infinities; other values pass through.
+    """A host value as a JSON value: ``int`` for integer and boolean scalars, ``float``
+    for floating ones, ``None`` for NaN and infinities, nested lists for arrays; other
+    values pass through.
 
     >>> to_json_value(np.float32(0.5)), to_json_value(np.int32(3)), to_json_value(np.nan)
     (0.5, 3, None)
+    >>> to_json_value(np.array([1.0, np.inf]))
+    [1.0, None]
     """
-    if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        value = np.asarray(value).tolist()
+    elif isinstance(value, np.generic):
         value = value.item()
-    elif hasattr(value, "shape") and np.ndim(value) == 0:
-        value = np.asarray(value).item()
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, float) and not math.isfinite(value):
