@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
-from run_fakes import FakeProgram, FakeSource
+from run_fakes import FakeProgram, FakeSource, fake_compile
 
 from gendsl.errors import ConfigError
 from gendsl.run import (
@@ -16,7 +19,9 @@ from gendsl.run import (
     load_program_file,
     parse_value,
     program_config,
+    run_experiment,
 )
+from gendsl.run.experiment import compile_experiment
 
 
 @pytest.mark.parametrize(
@@ -63,7 +68,7 @@ def test_parse_value_follows_the_default_type(text, default, expected):
     ],
 )
 def test_parse_value_errors_name_key_and_type(text, default, message):
-    with pytest.raises(ConfigError, match=f"--set k={__import__('re').escape(text)}: .*{message}"):
+    with pytest.raises(ConfigError, match=f"--set k={re.escape(text)}: .*{message}"):
         parse_value("k", text, default)
 
 
@@ -133,3 +138,16 @@ def test_build_must_return_an_experiment(tmp_path):
     module = load_program_file(path)
     with pytest.raises(ConfigError, match="returned int; it must return gd.Experiment"):
         build_experiment(module, program_config(module))
+
+
+def test_run_experiment_compiles_with_the_config(tmp_path):
+    experiment = Experiment(program=FakeProgram(), source=FakeSource())
+    cfg = Config({**STANDARD_DEFAULTS, "steps": 6, "steps_per_call": 4, "log_every": 2})
+    assert compile_experiment(experiment, cfg, fake_compile).steps_per_call == 4
+    fixed = Experiment(program=FakeProgram(), source=FakeSource(), steps_per_call=2)
+    assert compile_experiment(fixed, cfg, fake_compile).steps_per_call == 2
+    result = run_experiment(experiment, cfg, tmp_path, compile_fn=fake_compile, progress=False)
+    assert result.step == 6
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["steps_per_call"] == 4
+    assert json.loads((tmp_path / "config.json").read_text())["log_every"] == 2

@@ -244,3 +244,14 @@ def test_signal_handlers_restored_after_errors(tmp_path):
         _fit(tmp_path, program=FakeProgram(nan_steps=(0, 1)), steps=4, max_nonfinite=2)
     assert signal.getsignal(signal.SIGINT) is previous
     os.kill(os.getpid(), 0)  # the process is alive and well
+
+
+def test_all_checkpoints_unreadable_starts_over(tmp_path, uninterrupted):
+    _fit(tmp_path, steps=16, steps_per_call=3)
+    for path in [p for p in (tmp_path / "checkpoints").rglob("*") if p.is_file()]:
+        path.write_bytes(b"")
+    with pytest.warns(CheckpointWarning) as warned:
+        again = _fit(tmp_path, steps_per_call=3)
+    assert len(warned) == 2 and not again.resumed and again.start_step == 0
+    assert sorted(p.name for p in (tmp_path / "unreadable_checkpoints").iterdir()) == ["16", "8"]
+    assert_trees_bitwise_equal(again.state, uninterrupted.state)
