@@ -9,6 +9,7 @@ stopped training after saving a checkpoint. See docs/running.md.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -59,6 +60,7 @@ def main(argv: Sequence[str] | None = None, *, compile_fn: Callable[..., Any] | 
       the exit status (see the module docstring).
     """
     args = build_parser().parse_args(argv)
+    _show_runner_messages()
     try:
         return args.handler(args, compile_fn)
     except TrainingInterrupted as stopped:
@@ -70,6 +72,21 @@ def main(argv: Sequence[str] | None = None, *, compile_fn: Callable[..., Any] | 
     except GendslError as error:
         print(f"gendsl: error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
+
+
+class _StderrHandler(logging.Handler):
+    """Prints log records to whatever ``sys.stderr`` is when they are emitted."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"gendsl: {record.getMessage()}", file=sys.stderr)
+
+
+def _show_runner_messages() -> None:
+    """Sends the runner's info messages (e.g. "resuming from ...") to stderr, once."""
+    logger = logging.getLogger("gendsl")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+        logger.setLevel(logging.INFO)
 
 
 def _load(args: argparse.Namespace, extra: Sequence[str] = ()):

@@ -44,7 +44,9 @@ def test_run_again_resumes(tmp_path, capsys):
     run_dir = str(tmp_path / "run")
     assert _main("run", PROGRAM, "--run-dir", run_dir, "--no-progress", "--steps", "6") == 0
     assert _main("run", PROGRAM, "--run-dir", run_dir, "--no-progress", "--steps", "12") == 0
-    assert "trained to step 12, resumed from step 6" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "trained to step 12, resumed from step 6" in captured.out
+    assert "gendsl: resuming from the checkpoint at step 6" in captured.err
 
 
 def test_default_run_dir_is_named_after_the_program(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ the steps to :class:`gendsl.run.loop.TrainingLoop`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,6 +23,8 @@ from gendsl.run.metrics_log import MetricsLog
 from gendsl.run.resume import abstract_state, restore_latest
 from gendsl.run.run_info import write_json
 from gendsl.run.signals import stop_on_signals
+
+logger = logging.getLogger("gendsl.run")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +151,8 @@ def fit(
             )
         state = restored[0] if restored else compiled.init(key, example)
         start = int(jax.device_get(state.step))
+        if restored:
+            logger.info("resuming from the checkpoint at step %d in %s", start, store.directory)
         if start > steps:
             raise CheckpointError(
                 f"The checkpoint in {store.directory} is at step {start}, past steps={steps}. "
