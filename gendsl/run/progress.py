@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Mapping
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def loss_summary(metrics: Mapping[str, Any], limit: int = 4) -> dict[str, str]:
