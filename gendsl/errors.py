@@ -74,3 +74,20 @@ class NonFiniteError(GendslError):
 
 class ConfigError(GendslError):
     """A program file or a ``--set key=value`` override is invalid."""
+
+
+class TrainingInterrupted(GendslError):
+    """Training stopped on SIGTERM or SIGINT after saving a checkpoint.
+
+    Attributes:
+      signal_number: the signal that stopped the run.
+      step: the step of the checkpoint saved before stopping.
+      exit_code: ``128 + signal_number`` (130 for SIGINT, 143 for SIGTERM), the exit
+        status the ``gendsl`` command returns, as a shell does for a killed process.
+    """
+
+    def __init__(self, message: str, *, signal_number: int, step: int):
+        super().__init__(message)
+        self.signal_number = signal_number
+        self.step = step
+        self.exit_code = 128 + signal_number

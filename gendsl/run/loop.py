@@ -1,0 +1,265 @@
+"""The training loop behind :func:`gendsl.run.fit`.
+
+The loop is written by hand (rather than with a trainer library) because its contract is
+specific: chunks aligned to absolute step numbers (see :mod:`gendsl.run.schedule`) so
+that a resumed run is bit for bit the uninterrupted one; metrics pulled to the host only
+every ``min(log_every, max_nonfinite)`` steps (and at checkpoints, evaluations, the end)
+so the device is never synced per step; and a checkpoint before every way out (end,
+signal, non-finite streak).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from gendsl.errors import NonFiniteError, TrainingInterrupted
+from gendsl.run.batches import chunk_batches, step_batch
+from gendsl.run.checkpoints import CheckpointStore
+from gendsl.run.evaluation import Evaluate, draw_samples, eval_key, evaluate_state
+from gendsl.run.metrics_log import MetricsLog, read_records, to_json_value, to_record
+from gendsl.run.plots import sample_kind, save_sample_plot
+from gendsl.run.progress import Progress
+from gendsl.run.run_info import gendsl_version, write_json
+from gendsl.run.schedule import chunk_end, crosses_multiple
+from gendsl.run.signals import StopRequest
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopSettings:
+    """The settings of a training loop (see :func:`gendsl.run.fit` for each)."""
+
+    steps: int
+    seed: int
+    checkpoint_every: int
+    log_every: int
+    eval_every: int
+    max_nonfinite: int
+    num_eval_samples: int
+    steps_per_call: int
+    batches_per_step: int
+
+
+class TrainingLoop:
+    """The loop of one :func:`gendsl.run.fit` call and its bookkeeping (metrics pending on
+    the device, the latest host metrics); created and discarded inside that call."""
+
+    def __init__(
+        self,
+        compiled: Any,
+        source: Any,
+        settings: LoopSettings,
+        store: CheckpointStore,
+        log: MetricsLog,
+        run_dir: Path,
+        start: int,
+        resumed: bool,
+        evaluate: Evaluate | None,
+    ):
+        self.compiled = compiled
+        self.source = source
+        self.settings = settings
+        self.store = store
+        self.log = log
+        self.run_dir = run_dir
+        self.start = start
+        self.resumed = resumed
+        self.evaluate = evaluate
+        self.started = time.perf_counter()
+        # (first step, steps, metrics on the device; stacked on a leading axis if steps > 1)
+        self.pending: list[tuple[int, int, Any]] = []
+        self.latest: dict[str, Any] = {}
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def train(self, state: Any, stop: StopRequest, progress: bool) -> Any:
+        """Runs the steps from ``self.start`` to ``settings.steps``; returns the state.
+
+        Raises:
+          TrainingInterrupted: ``stop`` was requested (after saving a checkpoint).
+          NonFiniteError: too many consecutive non-finite steps (after saving).
+        """
+        s = self.settings
+        bar = Progress(s.steps, self.start, enabled=progress)
+        step, synced = self.start, self.start
+        sync_every = min(s.log_every, s.max_nonfinite)
+        try:
+            while step < s.steps and not stop.requested:
+                end = chunk_end(
+                    step,
+                    total=s.steps,
+                    steps_per_call=s.steps_per_call,
+                    checkpoint_every=s.checkpoint_every,
+                    eval_every=s.eval_every,
+                )
+                state = self._run_chunk(state, step, end)
+                bar.advance(end - step)
+                previous, step = step, end
+                at_checkpoint = crosses_multiple(previous, step, s.checkpoint_every)
+                at_eval = crosses_multiple(previous, step, s.eval_every)
+                if (step - synced >= sync_every or step == s.steps or at_checkpoint
+                        or at_eval or stop.requested):
+                    self._sync(state, step)
+                    bar.show(self.latest)
+                    synced = step
+                if at_checkpoint and step < s.steps:
+                    self._save(state, step)
+                if at_eval and step < s.steps:
+                    self._evaluate(state, step)
+        finally:
+            bar.close()
+        if stop.requested:
+            self._save(state, step)
+            self.store.wait()
+            self._write_summary("interrupted", state, step)
+            raise TrainingInterrupted(
+                f"Received {stop.signal_name}: saved a checkpoint at step {step} in "
+                f"{self.store.directory} and stopped. Run the same command again to resume.",
+                signal_number=stop.signal_number,
+                step=step,
+            )
+        return state
+
+    def _run_chunk(self, state: Any, start: int, end: int) -> Any:
+        bps = self.settings.batches_per_step
+        place = getattr(self.compiled, "shard_batch", lambda batch: batch)
+        if end - start == 1:
+            state, metrics = self.compiled.step(state, place(step_batch(self.source, start, bps)))
+            self.pending.append((start, 1, metrics))
+        else:
+            batches = place(chunk_batches(self.source, start, end - start, bps))
+            state, metrics = self.compiled.step_many(state, batches)
+            self.pending.append((start, end - start, metrics))
+        return state
+
+    def _sync(self, state: Any, step: int) -> None:
+        """Pulls pending metrics to the host, logs them, and stops on a non-finite streak."""
+        pending, self.pending = self.pending, []
+        host, streak = jax.device_get(([m for _, _, m in pending], state.nonfinite_streak))
+        records = []
+        for (first, count, _), metrics in zip(pending, host):
+            for i in range(count):
+                done = first + i + 1
+                values = metrics if count == 1 else {k: v[i] for k, v in metrics.items()}
+                logged = done % self.settings.log_every == 0 or done == self.settings.steps
+                if logged or to_json_value(values.get("nonfinite", 0)):
+                    records.append(to_record(done, values))
+                self.latest = to_record(done, values)
+        self.log.write(records)
+        streak = int(streak)
+        if streak >= self.settings.max_nonfinite:
+            self._save(state, step)
+            self.store.wait()
+            self._write_summary("nonfinite", state, step)
+            raise NonFiniteError(
+                f"{streak} consecutive non-finite steps (losses or updates were NaN or "
+                f"infinite), reaching max_nonfinite={self.settings.max_nonfinite} at step "
+                f"{step}. Those updates were not applied: the checkpoint at step {step} in "
+                f"{self.store.directory} holds the last good parameters, and "
+                f"{self.log.path} lists every non-finite step. Lower the learning rate, "
+                "clip gradients or check the data; rerunning resumes from that checkpoint."
+            )
+
+    # -- checkpoints, evaluation, summary ----------------------------------------------
+
+    def _save(self, state: Any, step: int) -> None:
+        if self.store.latest() == step:
+            return
+        s = self.settings
+        self.store.save(
+            step,
+            state,
+            {
+                "fingerprint": self.compiled.fingerprint,
+                "step": step,
+                "data_position": step * s.batches_per_step,
+                "batches_per_step": s.batches_per_step,
+                "steps_per_call": s.steps_per_call,
+                "seed": s.seed,
+                "gendsl_version": gendsl_version(),
+            },
+        )
+
+    def _evaluate(self, state: Any, step: int) -> tuple[dict[str, Any], Any]:
+        results, samples = evaluate_state(
+            self.compiled,
+            self.source,
+            state,
+            eval_key(self.settings.seed, step),
+            evaluate=self.evaluate,
+            num_samples=self.settings.num_eval_samples,
+        )
+        results = {f"eval/{name}": value for name, value in results.items()}
+        if results:
+            self.log.write([to_record(step, results)])
+        return to_record(step, results), samples
+
+    def finish(self, state: Any, writer: bool) -> dict[str, Any]:
+        """Saves the final checkpoint, evaluates, draws ``samples.png``; returns the final
+        metrics (last training metrics and evaluation)."""
+        step = int(jax.device_get(state.step))
+        self._save(state, step)
+        evaluation, samples = self._evaluate(state, step)
+        if writer:
+            self._plot(state, step, samples)
+        self.store.wait()
+        train = self.latest or next(
+            (r for r in reversed(read_records(self.log.path))
+             if r["step"] == step and not any(k.startswith("eval/") for k in r)),
+            {},
+        )
+        return {**{k: v for k, v in train.items() if k != "step"},
+                **{k: v for k, v in evaluation.items() if k != "step"}}
+
+    def _plot(self, state: Any, step: int, samples: Any) -> None:
+        if samples is None and hasattr(self.compiled, "sample"):
+            images = getattr(self.source, "sample_kind", None) == "images"
+            count = 64 if images else min(self.settings.num_eval_samples, 2000)
+            samples = draw_samples(
+                self.compiled, state, eval_key(self.settings.seed, step), count
+            )
+        if samples is None or not sample_kind(samples, self.source):
+            return
+        try:
+            save_sample_plot(
+                self.run_dir / "samples.png", samples[:2000], self.source, f"step {step}"
+            )
+        except Exception as error:  # a picture is not worth losing a finished run over
+            warnings.warn(
+                f"Could not draw samples.png from samples of shape {samples.shape}: {error}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def summary(self, status: str, state: Any, metrics: dict[str, Any], wall: float) -> dict:
+        """The contents of ``summary.json``."""
+        s = self.settings
+        step = int(jax.device_get(state.step))
+        return {
+            "status": status,
+            "fingerprint": self.compiled.fingerprint,
+            "step": step,
+            "steps": s.steps,
+            "start_step": self.start,
+            "resumed": self.resumed,
+            "wall_time_s": wall,
+            "steps_per_second": (step - self.start) / wall if wall > 0 else None,
+            "metrics": metrics,
+            "nonfinite_total": int(jax.device_get(state.nonfinite_total)),
+            "data_position": step * s.batches_per_step,
+            "seed": s.seed,
+            "steps_per_call": s.steps_per_call,
+            "batches_per_step": s.batches_per_step,
+            "gendsl_version": gendsl_version(),
+        }
+
+    def _write_summary(self, status: str, state: Any, step: int) -> None:
+        if jax.process_index() == 0:
+            metrics = {k: v for k, v in self.latest.items() if k != "step"}
+            wall = time.perf_counter() - self.started
+            write_json(self.run_dir / "summary.json", self.summary(status, state, metrics, wall))

@@ -1,0 +1,135 @@
+"""The gendsl command line: run, show, --set parsing, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from run_fakes import FakeCompiled, FakeProgram, fake_compile
+
+from gendsl.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+PROGRAM = str(ROOT / "tests" / "run_fake_program.py")
+
+
+def _main(*argv):
+    return main(list(argv), compile_fn=fake_compile)
+
+
+def test_run_trains_and_reports(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    code = _main("run", PROGRAM, "--run-dir", str(run_dir), "--no-progress", "--steps", "8",
+                 "--set", "lr=0.02", "use_bias=no", "--set", "batch_size=16")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"run directory {run_dir}" in out and "trained to step 8" in out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["step"] == 8
+    assert summary["fingerprint"] == FakeCompiled(FakeProgram(lr=0.02)).fingerprint
+    assert f"{summary['metrics']['G/loss']:.6g}" in out
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["lr"], config["use_bias"], config["batch_size"], config["steps"]) == (
+        0.02, False, 16, 8)
+    assert config["checkpoint_every"] == 6 and config["max_nonfinite"] == 10  # defaults
+
+
+def test_run_again_resumes(tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    assert _main("run", PROGRAM, "--run-dir", run_dir, "--no-progress", "--steps", "6") == 0
+    assert _main("run", PROGRAM, "--run-dir", run_dir, "--no-progress", "--steps", "12") == 0
+    captured = capsys.readouterr()
+    assert "trained to step 12, resumed from step 6" in captured.out
+    assert "gendsl: resuming from the checkpoint at step 6" in captured.err
+
+
+def test_default_run_dir_is_named_after_the_program(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _main("run", PROGRAM, "--no-progress", "--steps", "2") == 0
+    assert (tmp_path / "runs" / "run_fake_program" / "summary.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "assignment, expected",
+    [
+        ("lrr=0.1", "Unknown config key 'lrr'; valid keys: batch_size, checkpoint_every"),
+        ("steps=abc", "--set steps=abc: expected an integer"),
+        ("use_bias=maybe", "expected a boolean"),
+        ("lr", "expected key=value"),
+        ("nan_steps=[1,x]", "expected a JSON list"),
+    ],
+)
+def test_bad_overrides_exit_2_with_a_clear_message(tmp_path, capsys, assignment, expected):
+    code = _main("run", PROGRAM, "--run-dir", str(tmp_path), "--set", assignment)
+    assert code == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_bad_program_files_exit_2(tmp_path, capsys):
+    assert _main("run", str(tmp_path / "nope.py")) == 2
+    assert "does not exist" in capsys.readouterr().err
+    no_build = tmp_path / "no_build.py"
+    no_build.write_text("DEFAULTS = {}\n")
+    assert _main("run", str(no_build)) == 2
+    assert "has no build(cfg) function" in capsys.readouterr().err
+
+
+def test_nonfinite_stop_exits_1(tmp_path, capsys):
+    code = _main("run", PROGRAM, "--run-dir", str(tmp_path), "--no-progress",
+                 "--set", "nan_steps=0,1,2,3", "max_nonfinite=2")
+    assert code == 1
+    assert "NonFiniteError" in capsys.readouterr().err
+
+
+def test_other_program_in_run_dir_exits_1(tmp_path, capsys):
+    run_dir = str(tmp_path)
+    assert _main("run", PROGRAM, "--run-dir", run_dir, "--no-progress", "--steps", "6") == 0
+    code = _main("run", PROGRAM, "--run-dir", run_dir, "--no-progress", "--set", "lr=0.5")
+    err = capsys.readouterr().err
+    assert code == 1 and "CheckpointMismatchError" in err
+    assert FakeCompiled(FakeProgram(lr=0.5)).fingerprint in err
+    assert json.loads((tmp_path / "config.json").read_text())["lr"] == 0.05  # kept
+
+
+def test_show_prints_program_and_fingerprint(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gendsl.terms", None)  # show() falls back to repr
+    assert _main("show", PROGRAM, "--set", "lr=0.25") == 0
+    out = capsys.readouterr().out
+    assert "FakeProgram(lr=0.25" in out
+    assert f"fingerprint: {FakeCompiled(FakeProgram(lr=0.25)).fingerprint}" in out
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["run"])
+    assert exited.value.code == 2
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    command = [sys.executable, str(ROOT / "tests" / "run_fakes.py"), "cli", "run", PROGRAM,
+               "--run-dir", str(run_dir), "--no-progress",
+               "--set", "steps=100000", "delay_s=0.02", "checkpoint_every=10"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not (run_dir / "checkpoints" / "10").is_dir():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert "Received SIGTERM: saved a checkpoint at step" in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["step"] >= 10
+    saved = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
+    assert saved[-1] == summary["step"]

@@ -1,0 +1,257 @@
+"""gd.fit with stand-in programs: outputs, resume, signals, non-finite steps, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+from run_fakes import (
+    FakeCompiled,
+    FakeProgram,
+    FakeSource,
+    assert_trees_bitwise_equal,
+    host_tree,
+)
+
+from gendsl.errors import (
+    CheckpointError,
+    CheckpointMismatchError,
+    ConfigError,
+    NonFiniteError,
+    TrainingInterrupted,
+)
+from gendsl.run import CheckpointStore, CheckpointWarning, fit
+from gendsl.run.metrics_log import read_records
+from gendsl.run.resume import abstract_state
+
+
+def _fit(run_dir, *, steps=24, program=FakeProgram(), steps_per_call=1, source=None, **kw):
+    options = dict(checkpoint_every=8, log_every=4, progress=False, num_eval_samples=500)
+    options.update(kw)
+    return fit(
+        FakeCompiled(program, steps_per_call=steps_per_call),
+        source or FakeSource(),
+        steps=steps,
+        run_dir=run_dir,
+        **options,
+    )
+
+
+def _restore(run_dir, step, program=FakeProgram()):
+    compiled = FakeCompiled(program)
+    abstract = abstract_state(compiled, jax.random.key(0), FakeSource().batch(0))
+    with CheckpointStore(Path(run_dir) / "checkpoints") as store:
+        return store.restore(step, abstract)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """A 24-step run with 3 fused steps per call: the reference for resumed runs."""
+    run_dir = tmp_path_factory.mktemp("uninterrupted")
+    return _fit(run_dir, steps_per_call=3)
+
+
+def test_run_directory_contents(uninterrupted):
+    run_dir = uninterrupted.run_dir
+    records = read_records(run_dir / "metrics.jsonl")
+    train = [r for r in records if "G/loss" in r]
+    assert [r["step"] for r in train] == [4, 8, 12, 16, 20, 24]
+    assert all(r["nonfinite"] == 0 and np.isfinite(r["G/loss"]) for r in train)
+    assert train[-1]["G/loss"] < train[0]["G/loss"]  # the moments get matched
+    evaluation = [r for r in records if "eval/mean_error" in r]
+    assert [(r["step"], r["eval/num_samples"]) for r in evaluation] == [(24, 500)]
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["fingerprint"] == FakeCompiled().fingerprint
+    assert (summary["step"], summary["start_step"], summary["resumed"]) == (24, 0, False)
+    assert summary["metrics"]["G/loss"] == train[-1]["G/loss"]
+    assert summary["metrics"]["eval/mean_error"] == evaluation[0]["eval/mean_error"]
+    assert summary["wall_time_s"] > 0 and summary["data_position"] == 24
+    assert uninterrupted.metrics == summary["metrics"]
+
+    # the evaluation is the source's metric on samples of the final parameters
+    p = uninterrupted.state.params["G"]
+    from gendsl.run.evaluation import eval_key
+
+    samples = np.asarray(jax.random.normal(eval_key(0, 24), (500, 2)) @ p["w"] + p["b"])
+    assert evaluation[0]["eval/mean_error"] == pytest.approx(
+        float(np.linalg.norm(samples.mean(0))), rel=1e-5
+    )
+
+    picture = mpimg.imread(run_dir / "samples.png")
+    assert picture.shape[0] > 100 and picture.shape[1] > 100
+    rgb = picture[..., :3]
+    grey = np.all(np.abs(rgb - 0.75) < 0.03, axis=-1).sum()  # the real data
+    blue = ((rgb[..., 2] > 0.5) & (rgb[..., 0] < 0.4)).sum()  # the samples
+    assert grey > 50 and blue > 50
+
+    assert sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir()) == [8, 16, 24]
+
+
+def test_checkpoint_holds_the_whole_state(uninterrupted):
+    state, meta = _restore(uninterrupted.run_dir, 24)
+    assert_trees_bitwise_equal(state, uninterrupted.state)
+    assert meta["fingerprint"] == FakeCompiled().fingerprint
+    assert (meta["step"], meta["data_position"], meta["steps_per_call"]) == (24, 24, 3)
+
+
+def test_sigterm_saves_and_resume_is_bit_exact(tmp_path, uninterrupted):
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingInterrupted, match="SIGTERM.*step 12") as stopped:
+        _fit(tmp_path, steps_per_call=3, source=FakeSource(signal_at=10))
+    assert stopped.value.exit_code == 128 + signal.SIGTERM and stopped.value.step == 12
+    assert signal.getsignal(signal.SIGTERM) is previous  # handlers restored
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["status"], summary["step"]) == ("interrupted", 12)
+    with CheckpointStore(tmp_path / "checkpoints") as store:
+        assert store.steps() == [8, 12]  # the signal's checkpoint is complete
+
+    resumed = _fit(tmp_path, steps_per_call=3)
+    assert (resumed.resumed, resumed.start_step, resumed.step) == (True, 12, 24)
+    assert_trees_bitwise_equal(resumed.state, uninterrupted.state)
+    assert read_records(tmp_path / "metrics.jsonl") == read_records(
+        uninterrupted.run_dir / "metrics.jsonl"
+    )
+
+
+def test_sigint_stops_with_exit_code_130(tmp_path):
+    with pytest.raises(TrainingInterrupted, match="SIGINT") as stopped:
+        _fit(tmp_path, source=FakeSource(signal_at=3, signal_number=signal.SIGINT))
+    assert stopped.value.exit_code == 130 and stopped.value.step == 4
+
+
+def test_resume_drops_metrics_written_after_the_checkpoint(tmp_path, uninterrupted):
+    _fit(tmp_path, steps=16, steps_per_call=3)
+    # a run killed at step 19 after its checkpoint at 16 had logged step 18
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 18, "G/loss": 123.0}) + "\n")
+    resumed = _fit(tmp_path, steps_per_call=3)
+    assert resumed.start_step == 16
+    records = read_records(tmp_path / "metrics.jsonl")
+    assert {"step": 18, "G/loss": 123.0} not in records
+    assert_trees_bitwise_equal(resumed.state, uninterrupted.state)
+
+
+def test_fingerprint_mismatch_is_refused(tmp_path):
+    _fit(tmp_path, steps=8)
+    other = FakeProgram(lr=0.01)
+    with pytest.raises(CheckpointMismatchError) as error:
+        _fit(tmp_path, steps=16, program=other)
+    message = str(error.value)
+    assert FakeCompiled().fingerprint in message and FakeCompiled(other).fingerprint in message
+    assert "--run-dir" in message and "delete" in message
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble"])
+def test_damaged_latest_checkpoint_falls_back_to_previous(tmp_path, uninterrupted, damage):
+    _fit(tmp_path, steps_per_call=3)
+    latest = tmp_path / "checkpoints" / "24"
+    for path in [p for p in latest.rglob("*") if p.is_file()]:
+        data = path.read_bytes()
+        if damage == "truncate":
+            path.write_bytes(data[: len(data) // 3])
+        else:
+            path.write_bytes(bytes(b ^ 0x5A for b in data))
+    with pytest.warns(CheckpointWarning, match="step 24 .* cannot be read"):
+        resumed = _fit(tmp_path, steps_per_call=3)
+    assert (resumed.resumed, resumed.start_step) == (True, 16)
+    assert_trees_bitwise_equal(resumed.state, uninterrupted.state)
+    assert (tmp_path / "unreadable_checkpoints" / "24").is_dir()  # set aside, not deleted
+
+
+def test_nonfinite_streak_stops_after_saving_last_good_state(tmp_path):
+    clean = _fit(tmp_path / "clean", steps=5)
+    poisoned = FakeProgram(nan_steps=tuple(range(5, 40)))
+    with pytest.raises(NonFiniteError, match="max_nonfinite=3") as error:
+        _fit(tmp_path / "nan", program=poisoned, steps=40, max_nonfinite=3, log_every=10)
+    assert "step 8" in str(error.value)
+    records = read_records(tmp_path / "nan" / "metrics.jsonl")
+    events = [r["step"] for r in records if r.get("nonfinite")]
+    assert events == [6, 7, 8]
+    assert all(r["G/loss"] is None for r in records if r.get("nonfinite"))
+    state, _ = _restore(tmp_path / "nan", 8, poisoned)
+    assert_trees_bitwise_equal(state.params, clean.state.params)  # no bad update applied
+    assert (int(state.nonfinite_streak), int(state.nonfinite_total)) == (3, 3)
+    summary = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert (summary["status"], summary["nonfinite_total"]) == ("nonfinite", 3)
+
+
+def test_isolated_nonfinite_steps_are_logged_and_skipped(tmp_path):
+    result = _fit(tmp_path, program=FakeProgram(nan_steps=(2, 9)), steps=12, max_nonfinite=2)
+    records = read_records(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records if r.get("nonfinite")] == [3, 10]
+    assert int(result.state.nonfinite_total) == 2 and int(result.state.nonfinite_streak) == 0
+    assert np.isfinite(host_tree(result.state.params)["G"]["w"]).all()
+
+
+def test_periodic_and_custom_evaluation(tmp_path):
+    calls = []
+
+    def evaluate(compiled, state, key):
+        calls.append(int(state.step))
+        return {"w_norm": float(np.linalg.norm(np.asarray(state.params["G"]["w"])))}
+
+    result = _fit(tmp_path, steps=12, eval_every=5, evaluate=evaluate)
+    assert calls == [5, 10, 12]
+    records = [r for r in read_records(tmp_path / "metrics.jsonl") if "eval/w_norm" in r]
+    assert [r["step"] for r in records] == [5, 10, 12]
+    assert result.metrics["eval/w_norm"] == pytest.approx(
+        np.linalg.norm(np.asarray(result.state.params["G"]["w"]))
+    )
+
+
+def test_several_batches_per_step(tmp_path):
+    program = FakeProgram(batches_per_step=2)
+    result = _fit(tmp_path, steps=6, program=program, steps_per_call=2, checkpoint_every=3)
+    _, meta = _restore(tmp_path, 6, program)
+    assert (meta["data_position"], meta["batches_per_step"]) == (12, 2)
+    # fused steps of two batches each equal single steps on the same batches
+    compiled = FakeCompiled(program)
+    source = FakeSource()
+    state = compiled.init(jax.random.key(0), None)
+    for s in range(6):
+        state, _ = compiled.step(state, source.batches(2 * s, 2))
+    np.testing.assert_allclose(
+        host_tree(result.state.params)["G"]["w"], host_tree(state.params)["G"]["w"], rtol=1e-5
+    )
+
+
+def test_finished_run_is_not_retrained(tmp_path, uninterrupted):
+    _fit(tmp_path, steps_per_call=3)
+    again = _fit(tmp_path, steps_per_call=3)
+    assert (again.resumed, again.start_step, again.step) == (True, 24, 24)
+    assert again.metrics["G/loss"] == uninterrupted.metrics["G/loss"]
+    with pytest.raises(CheckpointError, match="past steps=10"):
+        _fit(tmp_path, steps=10, steps_per_call=3)
+
+
+@pytest.mark.parametrize("bad", [{"steps": -1}, {"checkpoint_every": 0}, {"log_every": 1.5}])
+def test_bad_arguments_are_config_errors(tmp_path, bad):
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        _fit(tmp_path, **bad)
+
+
+def test_signal_handlers_restored_after_errors(tmp_path):
+    previous = signal.getsignal(signal.SIGINT)
+    with pytest.raises(NonFiniteError):
+        _fit(tmp_path, program=FakeProgram(nan_steps=(0, 1)), steps=4, max_nonfinite=2)
+    assert signal.getsignal(signal.SIGINT) is previous
+    os.kill(os.getpid(), 0)  # the process is alive and well
+
+
+def test_all_checkpoints_unreadable_starts_over(tmp_path, uninterrupted):
+    _fit(tmp_path, steps=16, steps_per_call=3)
+    for path in [p for p in (tmp_path / "checkpoints").rglob("*") if p.is_file()]:
+        path.write_bytes(b"")
+    with pytest.warns(CheckpointWarning) as warned:
+        again = _fit(tmp_path, steps_per_call=3)
+    assert len(warned) == 2 and not again.resumed and again.start_step == 0
+    assert sorted(p.name for p in (tmp_path / "unreadable_checkpoints").iterdir()) == ["16", "8"]
+    assert_trees_bitwise_equal(again.state, uninterrupted.state)
