@@ -27,5 +27,6 @@ from gendsl.terms.program import Program, program
 from gendsl.terms.show import show
 from gendsl.terms.sources import data, latent
 from gendsl.terms.term import Term
+from gendsl.run import Config, Experiment, FitResult, fit, run_experiment
 
 __version__ = "0.1.0"

@@ -94,7 +94,7 @@ class FakeCompiled:
         self.fingerprint = hashlib.sha256(repr(program).encode()).hexdigest()[:16]
         self.init, self.step, self.step_many, self.sample = _jitted(program)
 
-    def shard_batch(self, batch):
+    def shard_batch(self, batch, stacked=0):
         return jax.device_put(batch)
 
 

@@ -127,12 +127,17 @@ class TrainingLoop:
 
     def _run_chunk(self, state: Any, start: int, end: int) -> Any:
         bps = self.settings.batches_per_step
-        place = getattr(self.compiled, "shard_batch", lambda batch: batch)
+        shard = getattr(self.compiled, "shard_batch", None)
+        extra = int(bps > 1)  # a step that reads several batches stacks them on an axis
+
+        def place(batch, stacked):
+            return batch if shard is None else shard(batch, stacked=stacked)
+
         if end - start == 1:
-            state, metrics = self.compiled.step(state, place(step_batch(self.source, start, bps)))
+            state, metrics = self.compiled.step(state, place(step_batch(self.source, start, bps), extra))
             self.pending.append((start, 1, metrics))
         else:
-            batches = place(chunk_batches(self.source, start, end - start, bps))
+            batches = place(chunk_batches(self.source, start, end - start, bps), 1 + extra)
             state, metrics = self.compiled.step_many(state, batches)
             self.pending.append((start, end - start, metrics))
         return state
