@@ -44,12 +44,32 @@ class Game:
         for p, t in program.objectives:
             groups.setdefault(id(t), []).append(p.name)
         self._groups = list(groups.values())
+        self._latent_terms = program.latents()
+        self._latent_cache: dict[tuple[int, int], Any] = {}
+
+    def latents(self, batch: Mapping[str, Any], key: jax.Array) -> dict[str, Any]:
+        """Draws the program's latents for ``key``, once per key within a trace.
+
+        Every objective evaluated with the same key object reuses these draws, so a
+        step that differentiates several objectives (or several stages at one key)
+        generates its random numbers once. The draws depend on the key and the batch
+        size only, never on parameters, so they sit outside every gradient.
+        """
+        cache_key = (id(key), id(batch))
+        hit = self._latent_cache.get(cache_key)
+        if hit is None:
+            ctx = LoweringContext(self.statics, {}, self.rest, batch, key, mesh=self.mesh)
+            draws = {z.name: ctx.eval(z) for z in self._latent_terms}
+            hit = self._latent_cache[cache_key] = (key, batch, draws)  # refs keep ids unique
+        return hit[2]
 
     def context(self, params: Params, batch: Mapping[str, Any], key: jax.Array,
                 batch_size: int | None = None) -> LoweringContext:
         """Returns a lowering context at ``params`` (for custom solvers and primitives)."""
+        latents = self.latents(batch, key) if batch_size is None else None
         return LoweringContext(self.statics, params, self.rest, batch, key,
-                               batch_size=batch_size, mesh=self.mesh, shape_log=self.shape_log)
+                               batch_size=batch_size, mesh=self.mesh, shape_log=self.shape_log,
+                               latents=latents)
 
     def loss(self, name: str, params: Params, batch: Mapping[str, Any],
              key: jax.Array) -> tuple[jax.Array, dict[str, Any]]:
@@ -76,6 +96,7 @@ class Game:
     def grad(self, name: str, params: Params, batch: Mapping[str, Any],
              key: jax.Array) -> tuple[jax.Array, Any, dict[str, Any]]:
         """Returns ``(loss, gradient w.r.t. params[name], metrics)`` for one player."""
+        self.latents(batch, key)  # draw once, outside the gradient
         def f(own):
             return self.loss(name, {**params, name: own}, batch, key)
         (value, records), g = jax.value_and_grad(f, has_aux=True)(params[name])
@@ -93,6 +114,7 @@ class Game:
           ``"<player>/<metric>"``).
         """
         grads, losses, metrics = {}, {}, {}
+        self.latents(batch, key)  # draw once, outside the gradients
         for group in self._groups:
             def f(own, group=group):
                 return self.loss(group[0], {**params, **own}, batch, key)

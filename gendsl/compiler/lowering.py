@@ -51,17 +51,21 @@ class LoweringContext:
       mesh: optional device mesh; latents are then sharded on its ``data`` axis.
       shape_log: optional dict shared between contexts to check that each player is
         applied to inputs of one per-example shape (real and fake samples agree).
+      latents: optional ``{latent name: draw}`` already drawn for this key; other
+        latents are drawn when first evaluated.
     """
 
     def __init__(self, statics: Mapping[str, Any], params: Mapping[str, Any],
                  rest: Mapping[str, Any], batch: Mapping[str, Any], key: jax.Array, *,
                  batch_size: int | None = None, mesh: Any = None,
-                 shape_log: dict | None = None, _memo: dict | None = None,
+                 shape_log: dict | None = None, latents: Mapping[str, Any] | None = None,
+                 _memo: dict | None = None,
                  _counter: _Counter | None = None, _records: dict | None = None):
         self.statics, self.params, self.rest, self.batch = statics, params, rest, batch
         self._key, self.mesh = key, mesh
         self._batch_size = batch_size
         self.shape_log = {} if shape_log is None else shape_log
+        self.latents = latents or {}
         self._memo = {} if _memo is None else _memo
         self._counter = _counter or _Counter()
         self.records: dict[str, Any] = {} if _records is None else _records
@@ -94,7 +98,7 @@ class LoweringContext:
             child = LoweringContext(
                 self.statics, self.params, self.rest, self.batch, self._key,
                 batch_size=self._batch_size, mesh=self.mesh, shape_log=self.shape_log,
-                _memo={id(t): v for t, v in substitutions.items()},
+                latents=self.latents, _memo={id(t): v for t, v in substitutions.items()},
                 _counter=self._counter, _records=self.records)
             return child.eval(term)
         if not isinstance(term, Term):
@@ -133,6 +137,8 @@ class LoweringContext:
                     "the data source")
             return self.batch[t.field]
         if isinstance(t, Latent):
+            if t.name in self.latents:
+                return self.latents[t.name]
             z = t.sample(self._key, self.batch_size)
             if self.mesh is not None and z.shape[0] % self.mesh.shape["data"] == 0:
                 z = jax.lax.with_sharding_constraint(
