@@ -4,7 +4,7 @@ Write a program of players, sources and objectives; compile it into a pure, jitt
 sharded train step; run it with checkpoints. See docs/tutorial.md.
 """
 
-from gendsl import datasets, errors, losses, metrics
+from gendsl import datasets, errors, losses, metrics, nn
 from gendsl.compiler.compile import CompiledProgram, compile
 from gendsl.compiler.game import Game
 from gendsl.compiler.lowering import LoweringContext
