@@ -92,8 +92,9 @@ def test_lowering_matches_a_hand_written_optax_step(toy_batch):
     def apply(gdef, params, x):
         return nnx.merge(gdef, nnx.State(jax.tree.map(lambda a: nnx.Param(a), params)))(x)
     _, step_key = jax.random.split(state.key)
-    z_d = gd.latent("z", 4).sample(jax.random.fold_in(step_key, 0), 32)
-    z_g = gd.latent("z", 4).sample(jax.random.fold_in(step_key, 1), 32)
+    k_d, k_g = jax.random.split(step_key)          # one key per inner update
+    z_d = gd.latent("z", 4).sample(k_d, 32)
+    z_g = gd.latent("z", 4).sample(k_g, 32)
     x = toy_batch["x"]
     def d_loss(dp, gp):
         return L.nonsaturating_d.rule(apply(d_def, dp, x), apply(d_def, dp, apply(g_def, gp, z_d)))

@@ -30,9 +30,11 @@ from gendsl.terms.program import Program
 
 
 def _all_finite(tree) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+    # x * 0 is 0 where x is finite and NaN elsewhere: one concatenated sum tests every
+    # leaf in a single fused reduction, without overflow
+    leaves = [jnp.abs(jnp.ravel(x) * 0).astype(jnp.float32) for x in jax.tree.leaves(tree)
               if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+    return jnp.sum(jnp.concatenate(leaves)) == 0.0 if leaves else jnp.array(True)
 
 
 class CompiledProgram:
@@ -222,10 +224,11 @@ class CompiledProgram:
         ok = jnp.array(True)
         if self.guard_nonfinite:
             ok = _all_finite(losses) & _all_finite({n: params[n] for n in game.players})
-            keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-            params = keep(params, state.params)
-            opt_state = keep(opt_state, state.opt_state)
-            solver_state = keep(solver_state, state.solver_state)
+            # a conditional rather than a select per leaf: one op, whatever the tree size
+            params, opt_state, solver_state = jax.lax.cond(
+                ok, lambda new, old: new, lambda new, old: old,
+                (params, opt_state, solver_state),
+                (state.params, state.opt_state, state.solver_state))
         ema = {n: jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, state.ema[n], params[n])
                for n, d in ((p.name, d) for p, d in self.program.ema)}
         bad = (~ok).astype(jnp.int32)

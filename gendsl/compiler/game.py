@@ -17,6 +17,7 @@ from gendsl.compiler.lowering import LoweringContext
 from gendsl.errors import NonScalarObjectiveError
 from gendsl.terms.program import Program
 from gendsl.terms.show import show_term
+from gendsl.terms.sources import latent_keys
 
 Params = dict[str, Any]
 
@@ -58,8 +59,12 @@ class Game:
         cache_key = (id(key), id(batch))
         hit = self._latent_cache.get(cache_key)
         if hit is None:
-            ctx = LoweringContext(self.statics, {}, self.rest, batch, key, mesh=self.mesh)
-            draws = {z.name: ctx.eval(z) for z in self._latent_terms}
+            keys = latent_keys(self._latent_terms, key)
+            draws = {}
+            for z in self._latent_terms:
+                ctx = LoweringContext(self.statics, {}, self.rest, batch, keys[z.name],
+                                      mesh=self.mesh)
+                draws[z.name] = ctx.draw(z)
             hit = self._latent_cache[cache_key] = (key, batch, draws)  # refs keep ids unique
         return hit[2]
 

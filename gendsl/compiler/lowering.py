@@ -20,7 +20,7 @@ from gendsl.errors import GendslError, PrimitiveError, ProgramError, ShapeMismat
 from gendsl.terms.player import Apply, Player
 from gendsl.terms.primitive import PrimitiveCall
 from gendsl.terms.show import show_term
-from gendsl.terms.sources import Data, Latent
+from gendsl.terms.sources import Data, Latent, latent_key
 from gendsl.terms.term import BinaryOp, Const, Index, Named, Neg, Term
 
 _BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
@@ -120,6 +120,15 @@ class LoweringContext:
         """Returns a fresh PRNG key (deterministic given the evaluation's key)."""
         return jax.random.fold_in(jax.random.fold_in(self._key, 0x5EED), self._counter.next())
 
+    def draw(self, latent: Latent, key: jax.Array | None = None) -> jax.Array:
+        """Draws a latent with ``key`` (default: this context's key), sharded on the
+        mesh's ``data`` axis when there is a mesh."""
+        z = latent.sample(self._key if key is None else key, self.batch_size)
+        if self.mesh is not None and z.shape[0] % self.mesh.shape["data"] == 0:
+            z = jax.lax.with_sharding_constraint(
+                z, NamedSharding(self.mesh, PartitionSpec("data")))
+        return z
+
     def record(self, name: str, value: Any) -> None:
         """Reports a scalar value as a metric of the current objective."""
         self.records[name] = value
@@ -139,11 +148,7 @@ class LoweringContext:
         if isinstance(t, Latent):
             if t.name in self.latents:
                 return self.latents[t.name]
-            z = t.sample(self._key, self.batch_size)
-            if self.mesh is not None and z.shape[0] % self.mesh.shape["data"] == 0:
-                z = jax.lax.with_sharding_constraint(
-                    z, NamedSharding(self.mesh, PartitionSpec("data")))
-            return z
+            return self.draw(t, latent_key(t.name, self._key))
         if isinstance(t, BinaryOp):
             return _BINARY[t.op](self.eval(t.left), self.eval(t.right))
         if isinstance(t, Neg):

@@ -46,10 +46,12 @@ class Alternating(Solver):
     def update(self, game, params, opt_state, solver_state, batch, key):
         params, opt_state = dict(params), dict(opt_state)
         losses, metrics, i = {}, {}, 0
+        n = sum(k for _, k in self.schedule)
+        keys = jax.random.split(key, n) if n > 1 else key[None]  # one hash for all updates
         for name, k in self.schedule:
             for _ in range(k):
                 b = jax.tree.map(lambda a: a[i], batch) if self.fresh_batches else batch
-                loss, g, records = game.grad(name, params, b, jax.random.fold_in(key, i))
+                loss, g, records = game.grad(name, params, b, keys[i])
                 params[name], opt_state[name] = game.apply_optimizer(
                     name, g, params[name], opt_state[name])
                 losses[name] = loss

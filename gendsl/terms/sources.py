@@ -55,17 +55,16 @@ class Latent(Term):
         return f"{self.name} ~ {dist}({dims}{batch})"
 
     def sample(self, key: jax.Array, batch: int, dtype=jnp.float32) -> jax.Array:
-        """Draws ``(batch, *shape)`` samples; the key is folded with the latent's name.
+        """Draws ``(batch, *shape)`` samples of this latent with ``key``.
 
         Args:
-          key: the evaluation's key (shared by every latent of the evaluation).
+          key: this latent's key (see :func:`latent_keys`).
           batch: leading dimension, used unless the latent fixes its own ``batch``.
           dtype: floating dtype of the draw.
         Returns:
           An array of shape ``(batch, *shape)``.
         """
         n = self.batch if self.batch is not None else batch
-        key = jax.random.fold_in(key, zlib.crc32(self.name.encode()))
         shape = (n, *self.shape)
         if callable(self.dist):
             return self.dist(key, shape)
@@ -76,6 +75,30 @@ class Latent(Term):
         if self.dist == "uniform01":
             return jax.random.uniform(key, shape, dtype)
         return jax.random.rademacher(key, shape, dtype)
+
+
+def latent_keys(latents, key: jax.Array) -> dict[str, jax.Array]:
+    """Returns one key per latent, derived from an evaluation's key.
+
+    A lone latent uses the key itself; several split it once (one hash for all), in
+    the order given, so draws are independent and deterministic.
+
+    Args:
+      latents: :class:`Latent` terms (one per name).
+      key: the evaluation's key.
+    Returns:
+      ``{latent name: key}``.
+    """
+    latents = list(latents)
+    if len(latents) == 1:
+        return {latents[0].name: key}
+    return {z.name: k for z, k in zip(latents, jax.random.split(key, len(latents)))}
+
+
+def latent_key(name: str, key: jax.Array) -> jax.Array:
+    """Returns the key of latent ``name`` when it is drawn on its own (outside a game's
+    evaluation, e.g. by a lowering context): ``key`` folded with a hash of the name."""
+    return jax.random.fold_in(key, zlib.crc32(name.encode()))
 
 
 def data(field: str) -> Data:
