@@ -117,12 +117,12 @@ def _run(args: argparse.Namespace, compile_fn) -> int:
 def _show(args: argparse.Namespace, compile_fn) -> int:
     from gendsl.run.experiment import compile_experiment
 
+    from gendsl.terms.program import Program
+    from gendsl.terms.show import show
+
     cfg, experiment = _load(args)
-    try:
-        from gendsl.terms import show
-    except ImportError:
-        show = repr
-    print(show(experiment.program))
+    program = experiment.program
+    print(show(program) if isinstance(program, Program) else repr(program))
     print(f"fingerprint: {compile_experiment(experiment, cfg, compile_fn).fingerprint}")
     return 0
 

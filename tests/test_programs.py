@@ -110,3 +110,11 @@ def test_ode_gan_rk4_with_regulariser_beats_plain_euler(tmp_path):
     assert rk4["eval/modes_covered"] >= 10 and rk4["eval/kl_from_uniform"] < 0.6, rk4
     assert euler["eval/modes_covered"] <= 4, euler
     assert rk4["eval/kl_from_uniform"] < euler["eval/kl_from_uniform"] - 1.0
+
+
+def test_gendsl_show_prints_the_program_and_its_fingerprint(capsys):
+    from gendsl.cli import main
+    assert main(["show", str(PROGRAMS / "gan_mog.py"), "--set", "data=grid25"]) == 0
+    out = capsys.readouterr().out
+    assert "D  minimises  nonsaturating_d(D(x), D(fake))" in out
+    assert "G: MLP (" in out and "fingerprint: " in out
