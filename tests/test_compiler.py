@@ -12,12 +12,11 @@ from flax import nnx
 import gendsl as gd
 from gendsl import losses as L
 from gendsl.errors import NonScalarObjectiveError, ProgramError, ShapeMismatchError, UnknownDataError
-from tests.conftest import MLP
 
 
 def gan(gen_out=2, solver=None, lr=1e-2):
-    G = gd.player("G", lambda r: MLP(4, 16, gen_out, r), optax.adam(lr))
-    D = gd.player("D", lambda r: MLP(2, 16, 1, r), optax.adam(lr))
+    G = gd.player("G", lambda r: gd.nn.MLP(4, (16, 16), gen_out, rngs=r), optax.adam(lr))
+    D = gd.player("D", lambda r: gd.nn.MLP(2, (16, 16), 1, rngs=r), optax.adam(lr))
     x, z = gd.data("x"), gd.latent("z", 4)
     fake = G(z)
     prog = gd.program({D: L.nonsaturating_d(D(x), D(fake)), G: L.nonsaturating_g(D(fake))},
@@ -39,14 +38,14 @@ def test_real_fake_shape_mismatch_is_named(toy_batch):
 
 
 def test_non_scalar_objective_is_named(toy_batch):
-    D = gd.player("D", lambda r: MLP(2, 8, 1, r), optax.sgd(0.1))
+    D = gd.player("D", lambda r: gd.nn.MLP(2, (8, 8), 1, rngs=r), optax.sgd(0.1))
     prog = gd.program({D: D(gd.data("x"))})
     with pytest.raises(NonScalarObjectiveError, match=r"objective of player 'D' has shape \(32, 1\).*gd.mean"):
         gd.compile(prog).init(jax.random.key(0), toy_batch)
 
 
 def test_failing_player_application_names_the_term(toy_batch):
-    D = gd.player("D", lambda r: MLP(3, 8, 1, r), optax.sgd(0.1))
+    D = gd.player("D", lambda r: gd.nn.MLP(3, (8, 8), 1, rngs=r), optax.sgd(0.1))
     prog = gd.program({D: gd.mean(D(gd.data("x")))})
     with pytest.raises(ProgramError, match=r"applying player 'D' in D\(x\) to inputs of shape \[\(32, 2\)\]"):
         gd.compile(prog).init(jax.random.key(0), toy_batch)
@@ -197,7 +196,7 @@ def test_linen_modules_work_through_the_adapter(toy_batch):
 
 
 def test_prebuilt_module_survives_donation(toy_batch):
-    module = MLP(2, 8, 1, nnx.Rngs(0))
+    module = gd.nn.MLP(2, (8, 8), 1, rngs=nnx.Rngs(0))
     D = gd.player("D", module, optax.sgd(0.1))
     c = gd.compile(gd.program({D: gd.mean(D(gd.data("x")) ** 2)}))
     for _ in range(2):                                   # init twice from the same module

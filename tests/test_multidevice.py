@@ -19,12 +19,11 @@ SCRIPT = textwrap.dedent("""
     import jax, numpy as np, optax
     import gendsl as gd
     from gendsl import losses as L
-    from tests.conftest import MLP
 
     n_devices = int(sys.argv[1])
     assert len(jax.devices()) == 8, jax.devices()
-    G = gd.player("G", lambda r: MLP(4, 16, 2, r), optax.adam(1e-2))
-    D = gd.player("D", lambda r: MLP(2, 16, 1, r), optax.adam(1e-2))
+    G = gd.player("G", lambda r: gd.nn.MLP(4, (16, 16), 2, rngs=r), optax.adam(1e-2))
+    D = gd.player("D", lambda r: gd.nn.MLP(2, (16, 16), 1, rngs=r), optax.adam(1e-2))
     x, z = gd.data("x"), gd.latent("z", 4)
     prog = gd.program({{D: L.nonsaturating_d(D(x), D(G(z))) + 1.0 * L.r1(D, x),
                         G: L.nonsaturating_g(D(G(z)))}}, gd.alternating(D=1, G=1))

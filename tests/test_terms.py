@@ -13,12 +13,11 @@ import gendsl as gd
 from gendsl import losses as L
 from gendsl.errors import MissingObjectiveError, ProgramError, UnknownPlayerError
 from gendsl.terms.show import show_term
-from tests.conftest import MLP
 
 
 def gan(hidden=16, weight=10.0):
-    G = gd.player("G", lambda r: MLP(4, hidden, 2, r), optax.adam(1e-3))
-    D = gd.player("D", lambda r: MLP(2, hidden, 1, r), optax.adam(1e-3))
+    G = gd.player("G", lambda r: gd.nn.MLP(4, (hidden, hidden), 2, rngs=r), optax.adam(1e-3))
+    D = gd.player("D", lambda r: gd.nn.MLP(2, (hidden, hidden), 1, rngs=r), optax.adam(1e-3))
     x, z = gd.data("x"), gd.latent("z", 4)
     fake = gd.named("fake", G(z))
     return gd.program({D: L.nonsaturating_d(D(x), D(fake)) + weight * L.r1(D, x),
@@ -62,8 +61,8 @@ def test_a_term_has_no_truth_value():
 
 
 def test_player_without_objective_is_named():
-    G = gd.player("G", lambda r: MLP(4, 8, 2, r), optax.adam(1e-3))
-    D = gd.player("D", lambda r: MLP(2, 8, 1, r), optax.adam(1e-3))
+    G = gd.player("G", lambda r: gd.nn.MLP(4, (8, 8), 2, rngs=r), optax.adam(1e-3))
+    D = gd.player("D", lambda r: gd.nn.MLP(2, (8, 8), 1, rngs=r), optax.adam(1e-3))
     with pytest.raises(MissingObjectiveError, match="player 'D' appears in the objective of 'G'"):
         gd.program({G: L.nonsaturating_g(D(G(gd.latent("z", 4))))})
     # frozen players are allowed
@@ -81,8 +80,8 @@ def test_unknown_players_are_named():
 
 
 def test_duplicate_names_and_conflicting_latents_are_refused():
-    A1 = gd.player("A", lambda r: MLP(2, 4, 1, r), optax.sgd(0.1))
-    A2 = gd.player("A", lambda r: MLP(2, 4, 1, r), optax.sgd(0.1))
+    A1 = gd.player("A", lambda r: gd.nn.MLP(2, (4, 4), 1, rngs=r), optax.sgd(0.1))
+    A2 = gd.player("A", lambda r: gd.nn.MLP(2, (4, 4), 1, rngs=r), optax.sgd(0.1))
     with pytest.raises(ProgramError, match="two different players are named 'A'"):
         gd.program({A1: gd.mean(A1(gd.data("x"))), A2: gd.mean(A2(gd.data("x")))})
     with pytest.raises(ProgramError, match="latent 'z' is declared twice"):
@@ -91,10 +90,10 @@ def test_duplicate_names_and_conflicting_latents_are_refused():
 
 def test_bad_player_arguments_are_reported():
     with pytest.raises(ProgramError, match="optax.GradientTransformation"):
-        gd.player("G", lambda r: MLP(2, 4, 1, r), "adam")
+        gd.player("G", lambda r: gd.nn.MLP(2, (4, 4), 1, rngs=r), "adam")
     with pytest.raises(ProgramError, match="identifier"):
-        gd.player("my player", lambda r: MLP(2, 4, 1, r), optax.sgd(0.1))
-    G = gd.player("G", lambda r: MLP(2, 4, 1, r), optax.sgd(0.1))
+        gd.player("my player", lambda r: gd.nn.MLP(2, (4, 4), 1, rngs=r), optax.sgd(0.1))
+    G = gd.player("G", lambda r: gd.nn.MLP(2, (4, 4), 1, rngs=r), optax.sgd(0.1))
     with pytest.raises(ProgramError, match="used as a value"):
         G(gd.data("x")) + G
 
