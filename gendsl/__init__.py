@@ -4,13 +4,15 @@ Write a program of players, sources and objectives; compile it into a pure, jitt
 sharded train step; run it with checkpoints. See docs/tutorial.md.
 """
 
-from gendsl import datasets, errors, losses, metrics, nn
+from gendsl import datasets, errors, losses, metrics, nn, recipes
 from gendsl.compiler.compile import CompiledProgram, compile
+from gendsl.compiler.stages import CompiledStages
 from gendsl.compiler.game import Game
 from gendsl.compiler.lowering import LoweringContext
 from gendsl.compiler.state import TrainState
 from gendsl.errors import GendslError
 from gendsl.primitives.elbo import elbo
+from gendsl.primitives.simulator import host_simulator, simulator
 from gendsl.sharding import data_parallel
 from gendsl.solvers.alternating import Alternating, alternating
 from gendsl.solvers.base import Solver
@@ -26,6 +28,7 @@ from gendsl.terms.primitive import Primitive, primitive
 from gendsl.terms.program import Program, program
 from gendsl.terms.show import show
 from gendsl.terms.sources import data, latent
+from gendsl.terms.stages import Stage, StagedProgram, stage, stages
 from gendsl.terms.term import Term
 from gendsl.run import Config, Experiment, FitResult, fit, run_experiment
 

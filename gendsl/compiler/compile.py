@@ -79,6 +79,7 @@ class CompiledProgram:
         self.step = self._step1 if steps_per_call == 1 else self._stepk
         self.step_many = self._stepk
         self._sample = {}
+        self._apply = {}
         self._evaluate = jax.jit(self._evaluate_fn)
 
     # -- public API ------------------------------------------------------------------
@@ -146,8 +147,7 @@ class CompiledProgram:
             if static.graphdef != self._statics[p.name].graphdef:
                 raise ProgramError(f"player {p.name!r} built a different module structure "
                                    "than it declared; its factory must be deterministic")
-        game = Game(self.program, self._statics, rest, self.mesh)
-        opt_state, solver_state = self.solver.init(game, params)
+        opt_state, solver_state = self.init_solver(params, rest)
         ema = {p.name: jax.tree.map(jnp.copy, params[p.name]) for p, _ in self.program.ema}
         state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
                            ema=ema, key=k_state, nonfinite_streak=jnp.zeros((), jnp.int32),
@@ -156,6 +156,10 @@ class CompiledProgram:
         if self.mesh is not None:
             state = jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
         return state
+
+    def init_solver(self, params: Mapping[str, Any], rest: Mapping[str, Any]):
+        """Returns ``(opt_state, solver_state)`` of the solver for these parameters."""
+        return self.solver.init(Game(self.program, self._statics, rest, self.mesh), dict(params))
 
     def shard_batch(self, batch: Mapping[str, Any], *, stacked: int = 0) -> dict[str, jax.Array]:
         """Places a host batch on the devices with the step's sharding.
@@ -168,6 +172,11 @@ class CompiledProgram:
           The batch as device arrays.
         """
         return shard_batch(batch, self.mesh, batch_axis=stacked)
+
+    @property
+    def has_samples(self) -> bool:
+        """Whether the program has a ``samples`` term (so :meth:`sample` works)."""
+        return self.program.samples is not None
 
     def sample(self, state: TrainState, key: jax.Array, n: int) -> jax.Array:
         """Draws ``n`` samples of the program's ``samples`` term (EMA parameters where
@@ -190,6 +199,24 @@ class CompiledProgram:
             self._sample[n] = jax.jit(fn)
         params = {**state.params, **state.ema}
         return self._sample[n](params, state.rest, key)
+
+    def apply(self, state: TrainState, player: str, *args: Any, method: str | None = None):
+        """Applies player ``player`` with the state's parameters to arrays (jitted).
+
+        Args:
+          state: a train state.
+          player: the player's name.
+          *args: its inputs.
+          method: a module method to call instead of ``__call__``.
+        Returns:
+          The module's output, e.g. an encoder's ``(mean, log_var)``.
+        """
+        p = self.program.player(player)
+        key = (player, method)
+        if key not in self._apply:
+            static = self._statics[player]
+            self._apply[key] = jax.jit(lambda params, rest, *a: p.call(static, params, rest, a, method))
+        return self._apply[key](state.params[player], state.rest.get(player, {}), *args)
 
     def evaluate(self, state: TrainState, batch: Mapping[str, Any],
                  key: jax.Array | None = None) -> dict[str, jax.Array]:
@@ -254,12 +281,13 @@ class CompiledProgram:
                        out_shardings=(replicated, replicated))
 
 
-def compile(program: Program, mesh: Mesh | None = None, *, steps_per_call: int = 1,
-            guard_nonfinite: bool = True, donate: bool = True) -> CompiledProgram:
+def compile(program, mesh: Mesh | None = None, *, steps_per_call: int = 1,
+            guard_nonfinite: bool = True, donate: bool = True):
     """Lowers a program to a pure, jitted, optionally sharded train step.
 
     Args:
-      program: the program (:func:`gendsl.program`).
+      program: the program (:func:`gendsl.program`) or a staged program
+        (:func:`gendsl.stages`).
       mesh: a ``jax.sharding.Mesh`` with an axis named ``data`` (see
         :func:`gendsl.data_parallel`); the batch is sharded on it and parameters are
         replicated. None runs on the default device.
@@ -268,8 +296,14 @@ def compile(program: Program, mesh: Mesh | None = None, *, steps_per_call: int =
       donate: donate the state's buffers to the step (the input state is consumed).
     Returns:
       A :class:`CompiledProgram` with ``init(key, example_batch)`` and
-      ``step(state, batch) -> (state, metrics)``.
+      ``step(state, batch) -> (state, metrics)``; for a staged program
+      (:func:`gendsl.stages`) a :class:`~gendsl.compiler.stages.CompiledStages`.
     """
+    from gendsl.terms.stages import StagedProgram
+    if isinstance(program, StagedProgram):
+        from gendsl.compiler.stages import CompiledStages
+        return CompiledStages(program, mesh, steps_per_call=steps_per_call,
+                              guard_nonfinite=guard_nonfinite, donate=donate)
     return CompiledProgram(program, mesh, steps_per_call=steps_per_call,
                            guard_nonfinite=guard_nonfinite, donate=donate)
 

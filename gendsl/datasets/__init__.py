@@ -11,6 +11,7 @@ from gendsl.datasets.sklearn_digits import digits, digits_arrays
 from gendsl.datasets.mixtures import Mixture, grid16, grid25, mixture, ring8
 from gendsl.sharding import batch_sharding, data_parallel, shard_batch
 from gendsl.datasets.source import Source
+from gendsl.datasets.standard_normal import StandardNormal, standard_normal
 
 __all__ = [
     "ArraySource",
@@ -26,4 +27,6 @@ __all__ = [
     "mixture",
     "ring8",
     "shard_batch",
+    "StandardNormal",
+    "standard_normal",
 ]

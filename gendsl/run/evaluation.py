@@ -26,6 +26,12 @@ def eval_key(seed: int, step: int) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), EVAL_STREAM), step)
 
 
+def can_sample(compiled: Any) -> bool:
+    """Whether ``compiled`` can draw samples (it has a ``sample`` method and, where it
+    says, a ``samples`` term)."""
+    return hasattr(compiled, "sample") and getattr(compiled, "has_samples", True)
+
+
 def draw_samples(compiled: Any, state: Any, key: jax.Array, n: int) -> np.ndarray:
     """``n`` samples of the compiled program at ``state`` as a host array."""
     return np.asarray(jax.device_get(compiled.sample(state, key, n)))
@@ -56,7 +62,7 @@ def evaluate_state(
     """
     if evaluate is not None:
         return dict(jax.device_get(dict(evaluate(compiled, state, key)))), None
-    if not hasattr(source, "evaluate") or not hasattr(compiled, "sample"):
+    if not hasattr(source, "evaluate") or not can_sample(compiled):
         return {}, None
     samples = draw_samples(compiled, state, key, num_samples)
     return dict(jax.device_get(dict(source.evaluate(samples)))), samples

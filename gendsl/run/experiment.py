@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from gendsl.errors import ConfigError
 from gendsl.run.config import STANDARD_DEFAULTS
 from gendsl.run.evaluation import Evaluate
 from gendsl.run.fit import FitResult, fit
@@ -94,7 +95,7 @@ def run_experiment(
     return fit(
         compiled,
         experiment.source,
-        steps=settings["steps"],
+        steps=run_steps(compiled, settings["steps"]),
         run_dir=run_dir,
         seed=settings["seed"],
         checkpoint_every=settings["checkpoint_every"],
@@ -106,3 +107,23 @@ def run_experiment(
         progress=progress,
         config=cfg,
     )
+
+
+def run_steps(compiled: Any, steps: int | None) -> int:
+    """The number of steps to train: ``steps``, or for a staged program (which has a
+    ``total_steps``) the sum of its stage budgets when ``steps`` is None.
+
+    Raises:
+      ConfigError: ``steps`` is missing for a plain program, or past a staged
+        program's total.
+    """
+    total = getattr(compiled, "total_steps", None)
+    if steps is None:
+        if total is None:
+            raise ConfigError("steps is not set: give --steps N (or steps in DEFAULTS)")
+        return total
+    if total is not None and steps > total:
+        raise ConfigError(
+            f"steps={steps} is past the end of the staged program ({total} steps in all); "
+            "change the stages' budgets instead, or leave steps unset")
+    return steps

@@ -22,6 +22,7 @@ from gendsl.run.loop import LoopSettings, TrainingLoop
 from gendsl.run.metrics_log import MetricsLog
 from gendsl.run.resume import abstract_state, restore_latest
 from gendsl.run.run_info import write_json
+from gendsl.run.segments import segments
 from gendsl.run.signals import stop_on_signals
 
 logger = logging.getLogger("gendsl.run")
@@ -87,7 +88,8 @@ def fit(
 
     Args:
       compiled: a compiled program (``gd.compile(...)``).
-      source: a data source (``batch(index)``, ``batches(start, count)``).
+      source: a data source (``batch(index)``, ``batches(start, count)``); for a
+        staged program, a sequence of sources, one per stage.
       steps: the step to train to (a resumed run counts the steps already done).
       run_dir: the run directory.
       seed: seeds the initial state (``compiled.init(jax.random.key(seed), ...)``) and
@@ -140,7 +142,8 @@ def fit(
     writer = jax.process_index() == 0
     with CheckpointStore(run_dir / "checkpoints", keep=keep_checkpoints) as store:
         key = jax.random.key(seed)
-        example = step_batch(source, 0, settings.batches_per_step)
+        first = segments(compiled, source)[0]
+        example = step_batch(first.source, 0, first.batches_per_step)
         restored = None
         if store.steps():  # only then trace init for the abstract state
             restored = restore_latest(

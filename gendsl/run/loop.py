@@ -21,12 +21,13 @@ import jax
 from gendsl.errors import NonFiniteError, TrainingInterrupted
 from gendsl.run.batches import chunk_batches, step_batch
 from gendsl.run.checkpoints import CheckpointStore
-from gendsl.run.evaluation import Evaluate, draw_samples, eval_key, evaluate_state
+from gendsl.run.evaluation import Evaluate, can_sample, draw_samples, eval_key, evaluate_state
 from gendsl.run.metrics_log import MetricsLog, read_records, to_json_value, to_record
 from gendsl.run.plots import sample_kind, save_sample_plot
 from gendsl.run.progress import Progress
 from gendsl.run.run_info import gendsl_version, write_json
 from gendsl.run.schedule import chunk_end, crosses_multiple
+from gendsl.run.segments import segment_at, segments
 from gendsl.run.signals import StopRequest
 
 
@@ -62,7 +63,8 @@ class TrainingLoop:
         evaluate: Evaluate | None,
     ):
         self.compiled = compiled
-        self.source = source
+        self.segments = segments(compiled, source)
+        self.source = self.segments[-1].source  # evaluation and plots use the last stage's
         self.settings = settings
         self.store = store
         self.log = log
@@ -90,9 +92,10 @@ class TrainingLoop:
         sync_every = min(s.log_every, s.max_nonfinite)
         try:
             while step < s.steps and not stop.requested:
+                segment_end = segment_at(self.segments, step).end
                 end = chunk_end(
                     step,
-                    total=s.steps,
+                    total=s.steps if segment_end is None else min(s.steps, segment_end),
                     steps_per_call=s.steps_per_call,
                     checkpoint_every=s.checkpoint_every,
                     eval_every=s.eval_every,
@@ -126,19 +129,21 @@ class TrainingLoop:
         return state
 
     def _run_chunk(self, state: Any, start: int, end: int) -> Any:
-        bps = self.settings.batches_per_step
-        shard = getattr(self.compiled, "shard_batch", None)
+        seg = segment_at(self.segments, start)
+        stepper, source, bps = seg.stepper, seg.source, seg.batches_per_step
+        shard = getattr(stepper, "shard_batch", None)
         extra = int(bps > 1)  # a step that reads several batches stacks them on an axis
 
         def place(batch, stacked):
             return batch if shard is None else shard(batch, stacked=stacked)
 
+        first = seg.local(start)
         if end - start == 1:
-            state, metrics = self.compiled.step(state, place(step_batch(self.source, start, bps), extra))
+            state, metrics = stepper.step(state, place(step_batch(source, first, bps), extra))
             self.pending.append((start, 1, metrics))
         else:
-            batches = place(chunk_batches(self.source, start, end - start, bps), 1 + extra)
-            state, metrics = self.compiled.step_many(state, batches)
+            batches = place(chunk_batches(source, first, end - start, bps), 1 + extra)
+            state, metrics = stepper.step_many(state, batches)
             self.pending.append((start, end - start, metrics))
         return state
 
@@ -172,6 +177,13 @@ class TrainingLoop:
 
     # -- checkpoints, evaluation, summary ----------------------------------------------
 
+    def _position(self, step: int) -> dict[str, Any]:
+        """The data position after ``step`` steps (within its stage, for staged runs)."""
+        seg = segment_at(self.segments, max(step - 1, 0))
+        out = {"data_position": seg.local(step) * seg.batches_per_step,
+               "batches_per_step": seg.batches_per_step}
+        return {**out, "stage": seg.name} if seg.name else out
+
     def _save(self, state: Any, step: int) -> None:
         if self.store.latest() == step:
             return
@@ -182,8 +194,7 @@ class TrainingLoop:
             {
                 "fingerprint": self.compiled.fingerprint,
                 "step": step,
-                "data_position": step * s.batches_per_step,
-                "batches_per_step": s.batches_per_step,
+                **self._position(step),
                 "steps_per_call": s.steps_per_call,
                 "seed": s.seed,
                 "gendsl_version": gendsl_version(),
@@ -222,7 +233,7 @@ class TrainingLoop:
                 **{k: v for k, v in evaluation.items() if k != "step"}}
 
     def _plot(self, state: Any, step: int, samples: Any) -> None:
-        if samples is None and hasattr(self.compiled, "sample"):
+        if samples is None and can_sample(self.compiled):
             images = getattr(self.source, "sample_kind", None) == "images"
             count = 64 if images else min(self.settings.num_eval_samples, 2000)
             samples = draw_samples(
@@ -256,10 +267,9 @@ class TrainingLoop:
             "steps_per_second": (step - self.start) / wall if wall > 0 else None,
             "metrics": metrics,
             "nonfinite_total": int(jax.device_get(state.nonfinite_total)),
-            "data_position": step * s.batches_per_step,
+            **self._position(step),
             "seed": s.seed,
             "steps_per_call": s.steps_per_call,
-            "batches_per_step": s.batches_per_step,
             "gendsl_version": gendsl_version(),
         }
 

@@ -16,14 +16,17 @@ from gendsl.terms.program import Program
 from gendsl.terms.show import show
 
 
-def fingerprint(program: Program) -> str:
+def fingerprint(program) -> str:
     """Returns a 16-hex-digit fingerprint of ``program``, stable across processes.
 
     Args:
-      program: the program.
+      program: the program (or a staged program).
     Returns:
       A hex string.
     """
+    from gendsl.terms.stages import StagedProgram, stages_fingerprint
+    if isinstance(program, StagedProgram):
+        return stages_fingerprint(program)
     h = hashlib.sha256(show(program).encode())
     for p in program.players:
         _, params, _ = p.abstract()

@@ -49,11 +49,11 @@ def _named_definitions(roots) -> list[str]:
     return lines
 
 
-def show(obj: Program | Term) -> str:
-    """Returns a program (or a term) as readable math-like text.
+def show(obj) -> str:
+    """Returns a program (or a term, or a staged program) as readable math-like text.
 
     Args:
-      obj: a :class:`Program` or a :class:`Term`.
+      obj: a :class:`Program`, a :class:`Term` or a staged program.
     Returns:
       Multi-line text for a program; for a term, its text followed by the definitions
       of its named sub-terms.
@@ -64,6 +64,9 @@ def show(obj: Program | Term) -> str:
     m**2
       where m = mean(x)
     """
+    from gendsl.terms.stages import StagedProgram, show_stages
+    if isinstance(obj, StagedProgram):
+        return show_stages(obj)
     if isinstance(obj, Term):
         where = _named_definitions([obj])
         return show_term(obj) + "".join(f"\n  where {w}" for w in where)
