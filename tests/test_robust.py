@@ -1,0 +1,253 @@
+"""Adversarially robust regression with L1 (Xing, Song & Cheng, 2021): the proximal L1
+penalty against sklearn's Lasso, the adversarial risk's closed form against brute-force
+maximisation, PGD against the closed form, the NTK two-layer network, the data and risk
+helpers, the programs, and the paper's qualitative claims at small scale."""
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import gendsl as gd
+from gendsl.errors import PrimitiveError, SolverError
+from gendsl.primitives.adversarial import adversarial
+from gendsl.primitives.l1 import l1
+from gendsl.primitives.soft_threshold import proximal_l1, soft_threshold
+
+x, y = gd.data("x"), gd.data("y")
+
+
+def _train(prog, batch, steps):
+    c = gd.compile(prog)
+    state = c.init(jax.random.key(0), batch)
+    batch = jax.device_put(batch)
+    for _ in range(steps):
+        state, metrics = c.step(state, batch)
+    return c, state, metrics
+
+
+def _lasso_problem(n=200, d=20, support=3, seed=0):
+    truth = gd.datasets.linear_truth(d, support=support, noise=0.5, seed=seed)
+    batch = gd.datasets.linear_regression(n, truth, seed=seed + 1).batch(0)
+    lipschitz = 2 * np.linalg.eigvalsh(batch["x"].T @ batch["x"] / n).max()
+    return truth, batch, float(1.0 / lipschitz)
+
+
+# -- the proximal L1 penalty ---------------------------------------------------------
+
+def test_soft_threshold_step_follows_the_optimizer_step():
+    tx = proximal_l1(optax.sgd(0.5), 0.4, lr=0.5)
+    p = {"a": jnp.array([1.0, 0.1, -0.3]), "b": jnp.array([[2.0]])}
+    g = {"a": jnp.array([0.5, 0.0, -1.0]), "b": jnp.array([[1.0]])}
+    u, _ = tx.update(g, tx.init(p), p)
+    new = optax.apply_updates(p, u)
+    sgd = jax.tree.map(lambda q, h: q - 0.5 * h, p, g)           # [0.75, 0.1, 0.2], [[1.5]]
+    expected = jax.tree.map(lambda q: np.sign(q) * np.maximum(np.abs(q) - 0.2, 0), sgd)
+    for k in p:
+        np.testing.assert_allclose(new[k], expected[k], rtol=1e-6)
+    assert float(new["a"][1]) == 0.0                              # exactly zero
+
+
+def test_soft_threshold_reads_an_injected_learning_rate_schedule():
+    schedule = optax.linear_schedule(1.0, 0.5, transition_steps=1)   # 1.0, then 0.5
+    tx = proximal_l1(optax.inject_hyperparams(optax.sgd)(learning_rate=schedule), 0.1)
+    p = jnp.array([5.0])
+    state = tx.init(p)
+    for lr in (1.0, 0.5):
+        u, state = tx.update(jnp.zeros(1), state, p)
+        new = optax.apply_updates(p, u)
+        np.testing.assert_allclose(new, p - lr * 0.1, rtol=1e-6)
+        p = new
+
+
+def test_l1_without_a_step_size_is_refused_at_init():
+    w = gd.points("w", np.zeros(3, np.float32), optax.sgd(0.1))
+    prog = gd.program({w: gd.mean(gd.square(y - x @ w())) + l1(w, 0.1)})
+    batch = {"x": np.ones((4, 3), np.float32), "y": np.ones(4, np.float32)}
+    with pytest.raises(PrimitiveError, match="inject_hyperparams"):
+        gd.compile(prog).init(jax.random.key(0), batch)
+
+
+def test_lasso_has_exact_zeros_and_matches_sklearn():
+    from sklearn.linear_model import Lasso
+    truth, batch, lr = _lasso_problem()
+    lam = 0.2
+    w = gd.points("w", np.zeros(truth.dim, np.float32), optax.sgd(lr))
+    prog = gd.program({w: gd.mean(gd.square(y - x @ w())) + l1(w, lam, lr=lr)})
+    _, state, metrics = _train(prog, batch, 500)
+    theta = np.asarray(state.params["w"])
+    # sklearn minimises ||y - X w||^2 / (2n) + alpha ||w||_1: alpha = lam / 2
+    ref = Lasso(alpha=lam / 2, fit_intercept=False, tol=1e-10, max_iter=100_000).fit(
+        batch["x"].astype(np.float64), batch["y"].astype(np.float64)).coef_
+    np.testing.assert_allclose(theta, ref, atol=1e-4)
+    np.testing.assert_array_equal(np.flatnonzero(theta), truth.support)
+    assert (theta == 0.0).sum() == truth.dim - len(truth.support)     # exact zeros
+    # the objective's value includes the penalty (reported without gradient)
+    fit = np.mean((batch["y"] - batch["x"] @ theta) ** 2)
+    np.testing.assert_allclose(float(metrics["w/loss"]),
+                               fit + lam * np.abs(theta).sum(), rtol=1e-4)
+
+
+def test_plain_gradient_descent_on_the_same_objective_has_no_exact_zeros():
+    """The reason for the proximal step: a subgradient of |theta| leaves no zeros."""
+    truth, batch, lr = _lasso_problem()
+    w = gd.points("w", np.zeros(truth.dim, np.float32), optax.sgd(lr))
+    sub = gd.program({w: gd.mean(gd.square(y - x @ w())) + 0.2 * gd.sum(gd.abs(w()))})
+    _, state, _ = _train(sub, batch, 500)
+    assert (np.asarray(state.params["w"]) == 0.0).sum() == 0
+
+
+def test_l1_coefficient_in_the_objective_scales_the_threshold():
+    _, batch, lr = _lasso_problem()
+    opt = lambda: optax.inject_hyperparams(optax.sgd)(learning_rate=lr)
+    a = gd.points("w", np.zeros(20, np.float32), opt())
+    b = gd.points("w", np.zeros(20, np.float32), opt())
+    fit = lambda w: gd.mean(gd.square(y - x @ w()))
+    _, sa, _ = _train(gd.program({a: fit(a) + 2.0 * l1(a, 0.05) + l1(a, 0.1) / 2}), batch, 100)
+    _, sb, _ = _train(gd.program({b: fit(b) + l1(b, 0.15)}), batch, 100)
+    np.testing.assert_allclose(sa.params["w"], sb.params["w"], atol=1e-6)
+
+
+def test_l1_only_penalises_the_named_parameters():
+    _, batch, lr = _lasso_problem()
+    P = gd.player("P", nnx.Linear(20, 1, rngs=nnx.Rngs(0)), optax.sgd(lr))
+    prog = gd.program({P: gd.mean(gd.square(y - P(x)[:, 0])) + l1(P, 0.3, lr=lr, only="kernel")})
+    _, state, _ = _train(prog, batch, 300)
+    assert (np.asarray(state.params["P"]["kernel"]) == 0).sum() >= 15
+    assert float(state.params["P"]["bias"][0]) != 0.0
+
+
+@pytest.mark.parametrize("objective, message", [
+    (lambda w, v: gd.mean(gd.square(y - x @ w())) + gd.square(l1(w, 0.1, lr=0.1)), "summand"),
+    (lambda w, v: gd.mean(gd.square(y - x @ w())) - l1(w, 0.1, lr=0.1), "non-negative"),
+    (lambda w, v: gd.mean(gd.square(y - x @ w())) + l1(v, 0.1, lr=0.1), "penalises player 'v'"),
+])
+def test_misplaced_l1_is_refused_naming_the_term(objective, message):
+    w = gd.points("w", np.zeros(3, np.float32), optax.sgd(0.1))
+    v = gd.points("v", np.zeros(3, np.float32), optax.sgd(0.1))
+    objectives = {w: objective(w, v), v: gd.mean(v())}
+    batch = {"x": np.ones((4, 3), np.float32), "y": np.ones(4, np.float32)}
+    with pytest.raises(PrimitiveError, match=message):
+        gd.compile(gd.program(objectives)).init(jax.random.key(0), batch)
+
+
+def test_l1_under_plain_ode_integration_is_refused():
+    w = gd.points("w", np.zeros(3, np.float32), optax.sgd(0.1))
+    prog = gd.program({w: gd.mean(gd.square(y - x @ w())) + l1(w, 0.1, lr=0.1)}, gd.euler(0.1))
+    batch = {"x": np.ones((4, 3), np.float32), "y": np.ones(4, np.float32)}
+    with pytest.raises(SolverError, match="use_optimizers=True"):
+        gd.compile(prog).init(jax.random.key(0), batch)
+    ok = gd.program({w: gd.mean(gd.square(y - x @ w())) + l1(w, 0.1, lr=0.1)},
+                    gd.euler(0.1, use_optimizers=True))
+    gd.compile(ok).init(jax.random.key(0), batch)
+
+
+# -- adversarial risk ------------------------------------------------------------------
+
+def _value(objective, player, batch, frozen=()):
+    c = gd.compile(gd.program({player: objective}, frozen=frozen))
+    state = c.init(jax.random.key(0), batch)
+    return c, state, float(c.evaluate(state, batch)[f"{player.name}/loss"])
+
+
+def _brute_force_max(theta, bias, xs, ys, eps, norm):
+    """max over the l_p ball of (y - (x + delta) . theta - b)^2, by enumeration: the
+    vertices of the l_inf / l_1 balls (a convex function peaks at a vertex), or 20,000
+    directions on the circle for l_2 (d = 2)."""
+    d = len(theta)
+    if norm == "inf":
+        deltas = eps * np.array(list(itertools.product([-1.0, 1.0], repeat=d)))
+    elif norm == 1:
+        deltas = eps * np.concatenate([np.eye(d), -np.eye(d)])
+    else:
+        a = np.linspace(0, 2 * np.pi, 20_000, endpoint=False)
+        deltas = eps * np.stack([np.cos(a), np.sin(a)], 1)
+    r = ys[:, None] - (xs[:, None, :] + deltas[None]) @ theta - bias
+    return (r ** 2).max(1)
+
+
+@pytest.mark.parametrize("norm, d", [("inf", 3), (1, 3), (2, 2)])
+def test_closed_form_equals_brute_force_maximisation(norm, d):
+    rng = np.random.default_rng(1)
+    xs, ys = rng.normal(size=(16, d)).astype(np.float32), rng.normal(size=16).astype(np.float32)
+    P = gd.player("P", nnx.Linear(d, 1, rngs=nnx.Rngs(3)), optax.sgd(0.1))   # with a bias
+    term = adversarial(gd.square(y - P(x)[:, 0]), 0.4, norm)
+    assert "closed_form" in gd.show(term)
+    _, state, value = _value(gd.mean(term), P, {"x": xs, "y": ys})
+    theta = np.asarray(state.params["P"]["kernel"][:, 0], np.float64)
+    bias = float(state.params["P"]["bias"][0])
+    expected = _brute_force_max(theta, bias, xs.astype(np.float64), ys.astype(np.float64), 0.4, norm)
+    np.testing.assert_allclose(value, expected.mean(), rtol=1e-4 if norm != 2 else 1e-3)
+
+
+@pytest.mark.parametrize("norm", [2, "inf"])
+def test_pgd_on_a_linear_model_reaches_the_closed_form(norm):
+    rng = np.random.default_rng(2)
+    batch = {"x": rng.normal(size=(64, 5)).astype(np.float32),
+             "y": rng.normal(size=64).astype(np.float32)}
+    w = gd.points("w", rng.normal(size=5).astype(np.float32), optax.sgd(0.1))
+    loss = gd.square(y - x @ w())
+    values, grads = [], []
+    for method in ("closed_form", "pgd"):
+        c, state, value = _value(gd.mean(adversarial(loss, 0.3, norm, method=method, steps=20)),
+                                 w, batch)
+        before = np.array(state.params["w"], copy=True)   # the step donates the state
+        state, _ = c.step(state, batch)                       # sgd(0.1): the gradient
+        values.append(value)
+        grads.append((before - np.asarray(state.params["w"])) / 0.1)
+    np.testing.assert_allclose(values[1], values[0], rtol=1e-5)
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-4)   # Danskin
+    assert np.abs(grads[0]).max() > 0.1
+    theta = np.asarray(w.module, np.float64)
+    np.testing.assert_allclose(values[0], gd.metrics.linear_adversarial_risk(
+        batch["x"], batch["y"], theta, 0.3, norm), rtol=1e-5)
+
+
+def test_pgd_on_a_network_is_worse_than_clean_and_random_perturbations():
+    rng = np.random.default_rng(3)
+    batch = {"x": rng.normal(size=(32, 4)).astype(np.float32),
+             "y": rng.normal(size=32).astype(np.float32)}
+    net = gd.nn.TwoLayerNTK(4, 256, rngs=nnx.Rngs(0), symmetric=False)
+    P = gd.player("P", net, optax.sgd(0.1))
+    loss = gd.square(y - P(x))
+    term = adversarial(loss, 0.2, "inf", steps=10)
+    assert "method='pgd'" in gd.show(term)
+    _, _, worst = _value(gd.mean(term), P, batch)
+    _, _, clean = _value(gd.mean(loss), P, batch)
+    f = nnx.jit(lambda m, v: m(v))
+    random = max(float(np.mean((batch["y"] - np.asarray(f(net, batch["x"] + 0.2 * np.sign(
+        rng.normal(size=batch["x"].shape)).astype(np.float32)))) ** 2)) for _ in range(50))
+    assert worst > random > clean
+
+
+def test_adversarial_chooses_and_checks_its_method():
+    w = gd.points("w", np.zeros(3, np.float32), optax.sgd(0.1))
+    P = gd.player("P", lambda rngs: gd.nn.TwoLayerNTK(3, 8, rngs=rngs), optax.sgd(0.1))
+    lin, net = gd.square(y - x @ w()), gd.square(y - P(x))
+    assert "closed_form" in gd.show(adversarial(lin, 0.1, 2))
+    assert "closed_form" in gd.show(adversarial(gd.abs(y - 2.0 * x @ w() + 1.0), 0.1, 1))
+    assert "pgd" in gd.show(adversarial(net, 0.1, 2))
+    assert "pgd" in gd.show(adversarial(gd.square(y - (x * x) @ w()), 0.1, 2))
+    with pytest.raises(PrimitiveError, match="method='pgd' for networks"):
+        adversarial(net, 0.1, 2, method="closed_form")
+    with pytest.raises(PrimitiveError, match="PGD supports norm 2 or 'inf'"):
+        adversarial(net, 0.1, 1)
+    with pytest.raises(PrimitiveError, match="pass wrt"):
+        adversarial(gd.square(gd.data("u") - gd.data("v") @ w()), 0.1, 2)
+    with pytest.raises(PrimitiveError, match="eps must be"):
+        adversarial(lin, -1.0, 2)
+    with pytest.raises(PrimitiveError, match="norm must be"):
+        adversarial(lin, 0.1, 0.5)
+
+
+def test_closed_form_refuses_a_residual_that_is_not_one_per_example():
+    w = gd.points("w", np.zeros((3, 1), np.float32), optax.sgd(0.1))
+    batch = {"x": np.ones((4, 3), np.float32), "y": np.ones(4, np.float32)}
+    term = gd.mean(adversarial(gd.square(y - x @ w()), 0.1, 2))   # (4,) - (4, 1): (4, 4)
+    with pytest.raises(PrimitiveError, match="one residual per example"):
+        gd.compile(gd.program({w: term})).init(jax.random.key(0), batch)
