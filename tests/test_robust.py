@@ -251,3 +251,141 @@ def test_closed_form_refuses_a_residual_that_is_not_one_per_example():
     term = gd.mean(adversarial(gd.square(y - x @ w()), 0.1, 2))   # (4,) - (4, 1): (4, 4)
     with pytest.raises(PrimitiveError, match="one residual per example"):
         gd.compile(gd.program({w: term})).init(jax.random.key(0), batch)
+
+
+# -- the two-layer network in the NTK parameterisation ---------------------------------
+
+def test_two_layer_ntk_freezes_the_layers_it_is_told_to():
+    w = gd.player("f", lambda rngs: gd.nn.TwoLayerNTK(3, 16, rngs=rngs, train_first=False),
+                  optax.sgd(0.1))
+    batch = {"x": np.ones((4, 3), np.float32), "y": np.ones(4, np.float32)}
+    c = gd.compile(gd.program({w: gd.mean(gd.square(y - w(x)))}))
+    state = c.init(jax.random.key(0), batch)
+    assert set(state.params["f"]) == {"second"} and set(state.rest["f"]) == {"first"}
+    first = np.array(state.rest["f"]["first"], copy=True)
+    state, _ = c.step(state, batch)
+    np.testing.assert_array_equal(state.rest["f"]["first"], first)
+
+
+def test_two_layer_ntk_is_the_ntk_parameterised_formula():
+    """f(x) = a . relu(W x / sqrt(d)) / sqrt(m), W and a standard normal; the symmetric
+    variant pairs units with opposite output weights, so it starts at zero."""
+    xs = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    net = gd.nn.TwoLayerNTK(4, 256, rngs=nnx.Rngs(1), symmetric=False)
+    W, a = np.asarray(net.first[...], np.float64), np.asarray(net.second[...], np.float64)
+    expected = np.maximum(xs @ W.T / 2.0, 0.0) @ a / 16.0
+    np.testing.assert_allclose(net(xs), expected, rtol=1e-4, atol=1e-5)
+    assert 0.5 < W.std() < 1.5 and 0.5 < a.std() < 1.5
+    sym = gd.nn.TwoLayerNTK(4, 256, rngs=nnx.Rngs(1))
+    np.testing.assert_allclose(sym(xs), 0.0, atol=1e-5)
+    np.testing.assert_array_equal(sym.first[...][:128], sym.first[...][128:])
+    np.testing.assert_array_equal(sym.second[...][:128], -sym.second[...][128:])
+
+
+def test_wider_networks_train_lazier():
+    """In the NTK parameterisation the first layer moves by O(1/sqrt(m)) (lazy training)."""
+    truth = gd.datasets.linear_truth(3, noise=0.1, seed=0)
+    batch = gd.datasets.linear_regression(64, truth, seed=0).batch(0)
+    change = {}
+    for width in (64, 1024):
+        f = gd.player("f", lambda rngs, m=width: gd.nn.TwoLayerNTK(3, m, rngs=rngs), optax.sgd(0.5))
+        c = gd.compile(gd.program({f: gd.mean(gd.square(y - f(x)))}))
+        w0 = np.array(c.init(jax.random.key(0), batch).params["f"]["first"], copy=True)
+        _, state, metrics = _train(gd.program({f: gd.mean(gd.square(y - f(x)))}), batch, 200)
+        assert float(metrics["f/loss"]) < 0.1 * float(np.var(batch["y"]))
+        w = np.asarray(state.params["f"]["first"])
+        change[width] = np.linalg.norm(w - w0) / np.linalg.norm(w0)
+    assert change[1024] < 0.5 * change[64], change
+
+
+# -- data and risk helpers ---------------------------------------------------------------
+
+def test_linear_truth_and_regression_source():
+    t = gd.datasets.linear_truth(50, support=5, scale=2.0, seed=3)
+    assert len(t.support) == 5 and set(np.abs(t.theta[t.support])) == {2.0}
+    src = gd.datasets.linear_regression(100, t, batch_size=25, seed=1)
+    b = src.batch(0)
+    assert b["x"].shape == (25, 50) and b["y"].shape == (25,) and src.truth is t
+    full = gd.datasets.linear_regression(4000, t, seed=2).batch(0)
+    resid = full["y"] - full["x"] @ t.theta
+    np.testing.assert_allclose(resid.std(), t.noise, rtol=0.05)
+    with pytest.raises(gd.errors.DataError, match="support"):
+        gd.datasets.linear_truth(5, support=6)
+
+
+@pytest.mark.parametrize("norm", ["inf", 2])
+def test_population_adversarial_risk_matches_monte_carlo(norm):
+    t = gd.datasets.linear_truth(5, noise=0.5, seed=0)
+    theta = t.theta + np.random.default_rng(0).normal(size=5) * 0.3
+    s = t.sample(400_000, seed=9)
+    mc = gd.metrics.linear_adversarial_risk(s["x"], s["y"], theta, 0.2, norm)
+    np.testing.assert_allclose(gd.metrics.gaussian_adversarial_risk(theta, t, 0.2, norm), mc, rtol=0.01)
+
+
+def test_minimal_adversarial_risk_is_a_minimum():
+    t = gd.datasets.linear_truth(8, support=3, noise=0.5, seed=1)
+    best = gd.metrics.adversarial_minimizer(t, 0.2, "inf")
+    risk = lambda th: gd.metrics.gaussian_adversarial_risk(th, t, 0.2, "inf")
+    assert np.all(best[t.theta == 0] == 0)
+    assert risk(best) < risk(t.theta) - 0.05        # robustness shrinks the estimate
+    rng = np.random.default_rng(0)
+    assert all(risk(best) <= risk(best + 1e-3 * rng.normal(size=8)) for _ in range(200))
+
+
+# -- programs and the paper's claims ------------------------------------------------------
+
+def _study():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "programs" / "robust_l1_study.py"
+    spec = importlib.util.spec_from_file_location("robust_l1_study", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_program(name, tmp_path, *overrides):
+    from pathlib import Path
+    from gendsl.run import build_experiment, load_program_file, program_config
+    module = load_program_file(Path(__file__).resolve().parents[1] / "programs" / f"{name}.py")
+    cfg = program_config(module, list(overrides))
+    return gd.run_experiment(build_experiment(module, cfg), cfg, tmp_path / name, progress=False)
+
+
+@pytest.mark.slow
+def test_robust_linear_program_reaches_the_minimal_adversarial_risk(tmp_path):
+    m = _run_program("robust_linear", tmp_path, "steps=1000").metrics
+    assert m["eval/adv_risk"] < 1.02 * m["eval/min_adv_risk"]
+    assert m["eval/adv_risk"] < m["eval/adv_risk_truth"]
+    np.testing.assert_allclose(m["eval/adv_risk_test"], m["eval/adv_risk"], rtol=0.05)
+    assert (tmp_path / "robust_linear" / "samples.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_robust_two_layer_program_is_robust_and_lazy(tmp_path):
+    m = _run_program("robust_two_layer", tmp_path, "steps=300", "n=300", "width=512").metrics
+    assert m["eval/adv_risk_test"] < 1.1 * m["eval/linear_min_adv_risk"]
+    assert m["eval/risk_test"] < m["eval/adv_risk_test"]
+    assert m["eval/first_layer_change"] < 0.3
+
+
+@pytest.mark.slow
+def test_low_dimension_adversarial_training_approaches_the_minimal_risk():
+    low = _study().low_dimension([200, 2000], seeds=[0, 1, 2, 3, 4], mc_samples=400_000)
+    excess = lambda key, n: np.mean([r[key] for r in low["rows"] if r["n"] == n]) - low["min_adv_risk"]
+    assert excess("adversarial", 2000) < 0.5 * excess("adversarial", 200)
+    assert excess("adversarial", 2000) < 0.01 * low["min_adv_risk"]
+    assert excess("adversarial", 2000) < 0.3 * excess("least_squares", 2000)
+    np.testing.assert_allclose(low["min_adv_risk_mc"], low["min_adv_risk"], rtol=0.01)
+
+
+@pytest.mark.slow
+def test_high_dimension_l1_lowers_the_adversarial_risk_and_keeps_improving():
+    high = _study().high_dimension([100, 400], seeds=[0, 1])
+    rows = {(r["n"], r["seed"]): r for r in high["rows"]}
+    for seed in (0, 1):
+        small, large = rows[100, seed], rows[400, seed]
+        assert small["l1"] < small["unpenalised"] - 0.2
+        assert large["l1"] < small["l1"]
+        assert small["zeros_l1"] > 400 and small["zeros_unpenalised"] == 0
+    assert all(r["l1"] > high["min_adv_risk"] for r in high["rows"])
