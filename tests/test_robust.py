@@ -389,3 +389,35 @@ def test_high_dimension_l1_lowers_the_adversarial_risk_and_keeps_improving():
         assert large["l1"] < small["l1"]
         assert small["zeros_l1"] > 400 and small["zeros_unpenalised"] == 0
     assert all(r["l1"] > high["min_adv_risk"] for r in high["rows"])
+
+
+@pytest.mark.parametrize("method", ["closed_form", "pgd"])
+def test_named_metrics_inside_the_attacked_loss_report_the_final_evaluation(method):
+    """The inner maximisation evaluates the loss under jax.grad and a loop; a named
+    scalar inside it must be recorded once, from the final evaluation (no leaked tracer)."""
+    rng = np.random.default_rng(4)
+    batch = {"x": rng.normal(size=(16, 3)).astype(np.float32),
+             "y": rng.normal(size=16).astype(np.float32)}
+    w = gd.points("w", rng.normal(size=3).astype(np.float32), optax.sgd(0.1))
+    loss = gd.square(y - x @ w() + 0.0 * gd.named("input_mean", gd.mean(x)))   # affine in x
+    c = gd.compile(gd.program({w: gd.mean(adversarial(loss, 0.1, 2, method=method))}))
+    state = c.init(jax.random.key(0), batch)
+    state, metrics = c.step(state, batch)
+    state, metrics = c.step(state, batch)
+    assert np.isfinite(float(metrics["w/loss"]))
+    shift = abs(float(metrics["w/input_mean"]) - float(batch["x"].mean()))
+    # the closed form evaluates at the clean input; PGD at the worst perturbation
+    assert shift < 1e-6 if method == "closed_form" else shift > 1e-4
+
+
+def test_pgd_from_a_random_start_stays_within_the_ball():
+    rng = np.random.default_rng(5)
+    batch = {"x": rng.normal(size=(64, 4)).astype(np.float32),
+             "y": rng.normal(size=64).astype(np.float32)}
+    w = gd.points("w", rng.normal(size=4).astype(np.float32), optax.sgd(0.1))
+    loss = gd.square(y - x @ w())
+    for norm in (2, "inf"):
+        _, _, exact = _value(gd.mean(adversarial(loss, 0.3, norm)), w, batch)
+        _, _, started = _value(gd.mean(adversarial(loss, 0.3, norm, method="pgd", steps=20,
+                                                   random_start=True)), w, batch)
+        assert 0.9 * exact < started <= exact * (1 + 1e-5)

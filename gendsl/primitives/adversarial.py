@@ -131,7 +131,9 @@ def _closed_form_residual(loss: Term, field: str) -> tuple[str, Term] | None:
 def _isolated(ctx, *, detach: bool):
     """A view of ``ctx`` whose metrics go nowhere (evaluations inside jax.grad or a loop
     must not leak tracers into the objective's metrics), optionally without gradient
-    to the players' parameters."""
+    to the players' parameters. ``ctx.eval(term, substitutions)`` builds its child
+    context from the public ``params`` and ``records``, so a shallow copy with those
+    two replaced is such a view."""
     inner = copy.copy(ctx)
     inner.records = {}
     if detach:
