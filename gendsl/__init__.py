@@ -11,7 +11,9 @@ from gendsl.compiler.game import Game
 from gendsl.compiler.lowering import LoweringContext
 from gendsl.compiler.state import TrainState
 from gendsl.errors import GendslError
+from gendsl.primitives.adversarial import adversarial
 from gendsl.primitives.elbo import elbo
+from gendsl.primitives.l1 import l1
 from gendsl.primitives.simulator import host_simulator, simulator
 from gendsl.sharding import data_parallel
 from gendsl.solvers.alternating import Alternating, alternating
@@ -25,6 +27,7 @@ from gendsl.terms.ops import (abs_ as abs, exp, log, mean, named, sigmoid, softp
                               sqrt, square, stop_gradient, sum_ as sum)
 from gendsl.terms.player import Player, Points, from_linen, player, points
 from gendsl.terms.primitive import Primitive, primitive
+from gendsl.terms.proximal import ProximalPrimitive, proximal
 from gendsl.terms.program import Program, program
 from gendsl.terms.show import show
 from gendsl.terms.sources import data, latent

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from gendsl.compiler.lowering import LoweringContext
+from gendsl.compiler.proximal import player_optimizers
 from gendsl.errors import NonScalarObjectiveError
 from gendsl.terms.program import Program
 from gendsl.terms.show import show_term
@@ -38,7 +39,7 @@ class Game:
         self.program, self.statics, self.rest, self.mesh = program, statics, rest, mesh
         self.shape_log = shape_log
         self.players: tuple[str, ...] = tuple(p.name for p in program.trainable)
-        self._optimizers = {p.name: p.optimizer for p in program.trainable}
+        self._optimizers = player_optimizers(program)  # with proximal steps (gd.l1)
         self._projections = {p.name: p.project for p in program.trainable}
         # players sharing one objective term are differentiated in one backward pass
         groups: dict[int, list[str]] = {}

@@ -31,6 +31,12 @@ class Solver:
     def batches_per_step(self) -> int:
         return 1
 
+    @property
+    def uses_optimizers(self) -> bool:
+        """Whether updates go through the players' optimizers (``game.apply_optimizer``),
+        where proximal penalties such as ``gd.l1`` take their step."""
+        return True
+
     def describe(self) -> str:
         """Returns the solver as text for :func:`gendsl.show`."""
         return repr(self)

@@ -69,6 +69,10 @@ class ODESolver(Solver):
     def batches_per_step(self) -> int:
         return self.tableau.stages if self.fresh_batches else 1
 
+    @property
+    def uses_optimizers(self) -> bool:
+        return self.use_optimizers
+
     def describe(self) -> str:
         opts = [f"h={self.h}"]
         if self.regularizer is not None:
