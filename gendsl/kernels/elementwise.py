@@ -33,6 +33,20 @@ def _self_outer(v, state: KernelState):
     return v.reshape(v.shape[:d] + ones + v.shape[d:]) * v.reshape(ones + v.shape)
 
 
+def _exact_batch_diagonal(nngp, cov1):
+    """``nngp`` with its batch diagonal ``[..., i, i]`` replaced by ``cov1[..., i]``.
+
+    For the kernel of a batch with itself the two are equal in exact arithmetic but are
+    summed in different orders. At ``c = sqrt(q1 q2)`` the arc-cosine kernel has a
+    square-root singularity (``sqrt(q1 q2 - c**2)``) that turns rounding noise of
+    relative size ``eps`` into errors of ``sqrt(eps)`` (about ``3e-4`` in float32), so
+    the diagonal is taken from the self-covariances, where the angle is exactly 0.
+    """
+    n = nngp.shape[-1]
+    eye = jnp.eye(n, dtype=bool)
+    return jnp.where(eye, cov1[..., :, None], nngp)
+
+
 def pointwise_rule(state: KernelState, pair_fn, diag_fn, var_fn=lambda q: q) -> KernelState:
     """Apply a pointwise nonlinearity's kernel map to a (materialised) state.
 
@@ -51,7 +65,8 @@ def pointwise_rule(state: KernelState, pair_fn, diag_fn, var_fn=lambda q: q) -> 
     var2 = var1 if state.cov2 is None else (
         position_diagonal(state.cov2, d, 1) if state.full else state.cov2)
     w1, w2 = var_fn(var1), var_fn(var2)
-    nngp, ntk = pair_fn(state.nngp, _outer(w1, w2, state), state.ntk)
+    cov = state.nngp if state.cov2 is not None else _exact_batch_diagonal(state.nngp, state.cov1)
+    nngp, ntk = pair_fn(cov, _outer(w1, w2, state), state.ntk)
     if state.full:
         cov1, _ = pair_fn(state.cov1, _self_outer(w1, state), None)
         cov2 = None if state.cov2 is None else pair_fn(state.cov2, _self_outer(w2, state), None)[0]

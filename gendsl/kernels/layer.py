@@ -86,6 +86,28 @@ def auto_block_size(layer: "Layer", in_shape) -> int:
     return max(8, 1 << max(side.bit_length() - 1, 0))
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
+def _evaluate(layer: "Layer", x1, x2, names: tuple[str, ...], block_size: int, full_out: bool):
+    """The kernels ``names`` of ``layer`` as a dict, compiled once per network and shape.
+
+    Jitted so that eager calls run as one XLA program (the rules are many small ops);
+    inside a caller's ``jit`` this simply inlines.
+    """
+
+    def unblocked(a, b):
+        state = InputState(a, b, track_ntk="ntk" in names)
+        state = require(layer.kernel_rule(state, full_out), full_out)
+        out = {"nngp": _to_output_layout(state.nngp, state)}
+        if "ntk" in names:
+            out["ntk"] = _to_output_layout(state.ntk, state)
+        return out
+
+    n_max = max(x1.shape[0], 0 if x2 is None else x2.shape[0])
+    if block_size and block_size < n_max:
+        return blockwise(unblocked, x1, x2, block_size)
+    return unblocked(x1, x2)
+
+
 class Layer:
     """Mixin giving every layer spec ``kernel`` and ``module``; subclasses are frozen dataclasses."""
 
@@ -149,23 +171,9 @@ class Layer:
         if isinstance(out_shape, list):
             raise KernelError(f"{self.name}.kernel: the network ends with {len(out_shape)} "
                               "branches; merge them with FanInSum()")
-        full_out = len(out_shape) > 1
-
-        def unblocked(a, b):
-            state = InputState(a, b, track_ntk="ntk" in names)
-            state = require(self.kernel_rule(state, full_out), full_out)
-            out = {"nngp": _to_output_layout(state.nngp, state)}
-            if "ntk" in names:
-                out["ntk"] = _to_output_layout(state.ntk, state)
-            return out
-
         if block_size is None:
             block_size = auto_block_size(self, tuple(x1.shape[1:]))
-        n_max = max(x1.shape[0], 0 if x2 is None else x2.shape[0])
-        if block_size and block_size < n_max:
-            values = blockwise(unblocked, x1, x2, int(block_size))
-        else:
-            values = unblocked(x1, x2)
+        values = _evaluate(self, x1, x2, names, int(block_size), len(out_shape) > 1)
         if isinstance(get, str):
             return values[get]
         return _kernels_tuple(names)(*(values[n] for n in names))

@@ -19,8 +19,16 @@ from gendsl.kernels.elementwise import Pointwise
 from gendsl.kernels.safe_math import safe_sqrt, vector_atan2
 
 
+_NOISE_ULPS = 16  # 1 - cos**2 below this many ulps is rounding noise
+
+
 def _terms(cov, prod, a, b):
-    root = safe_sqrt(prod - cov * cov)
+    # At (near-)coinciding inputs q1 q2 - c**2 is a difference of equal numbers, and its
+    # square root would turn rounding noise (eps) into sqrt(eps) errors, differently for
+    # each summation order (e.g. fused multiply-adds): read such a gap as exactly zero.
+    gap = prod - cov * cov
+    noise = _NOISE_ULPS * jnp.finfo(gap.dtype).eps * prod
+    root = safe_sqrt(jnp.where(gap > noise, gap, 0.0))
     factor = (a - b) ** 2 / (2 * jnp.pi)
     dot_sigma = (a * a + b * b) / 2 - factor * vector_atan2(root, cov)
     return root, factor, dot_sigma
