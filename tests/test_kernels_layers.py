@@ -14,10 +14,8 @@ from gendsl.kernels.safe_math import vector_atan2
 
 @pytest.fixture
 def x64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+    with jax.enable_x64(True):
+        yield
 
 
 def images(key, n, shape=(6, 6, 2)):

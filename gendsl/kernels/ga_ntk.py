@@ -24,6 +24,19 @@ LOSSES = ("ce", "mse")
 REAL, FAKE = 0, 1  # one-hot columns of the two classes
 
 
+def _two_sample_kernel(kernel, real: jax.Array, fake: jax.Array) -> jax.Array:
+    """The NTK of ``[real; fake]`` from its blocks ``K_rr``, ``K_rf``, ``K_ff``.
+
+    The same entries as one symmetric kernel of the stacked points, but ``K_rr`` does
+    not depend on ``fake``, so the backward pass skips it, and the backward pass of
+    ``K_rf`` runs through its ``fake`` side only (a quarter to a third less work for
+    the generator's gradient).
+    """
+    fn = (lambda a, b: kernel.kernel(a, b, get="ntk")) if isinstance(kernel, Layer) else kernel
+    k_rr, k_rf, k_ff = fn(real, None), fn(real, fake), fn(fake, None)
+    return jnp.block([[k_rr, k_rf], [k_rf.T, k_ff]])
+
+
 def ntk_gp_loss(kernel: Union[Layer, Callable], real: jax.Array, fake: jax.Array, t,
                 lr: float = 1e-2, diag_reg: float = 1e-5, loss: str = "ce", *,
                 mesh: Optional[Mesh] = None, axis: str = "data",
@@ -65,10 +78,8 @@ def ntk_gp_loss(kernel: Union[Layer, Callable], real: jax.Array, fake: jax.Array
     if mesh is not None:
         k = sharded_kernel(kernel, x, x, mesh=mesh, axis=axis, get="ntk")
         k = jax.reshard(k, NamedSharding(mesh, P()))  # eigh needs the whole matrix
-    elif isinstance(kernel, Layer):
-        k = kernel.kernel(x, None, get="ntk")
     else:
-        k = kernel(x, None)
+        k = _two_sample_kernel(kernel, real, fake.astype(real.dtype))
     f = ntk_gp_predict(k, y, t, lr, diag_reg, method=method)
     if loss == "ce":
         target = jax.nn.one_hot(jnp.full((x.shape[0],), REAL), 2, dtype=f.dtype)

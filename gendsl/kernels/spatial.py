@@ -77,7 +77,16 @@ def window_sum(arr: jax.Array, window: Sequence[int], strides: Sequence[int], pa
 
 def _box_sum_axis(x: jax.Array, axis: int, size: int, stride: int, low: int,
                   out_len: int) -> jax.Array:
-    """``y[o] = sum_{a < size} x_padded[stride * o + a]`` along ``axis`` (zero padding ``low``).
+    """``y[o] = sum_{a < size} x_padded[stride * o + a]`` along ``axis`` (zero padding ``low``)."""
+    total = None
+    for term in _taps(x, axis, size, stride, low, out_len):
+        total = term if total is None else total + term
+    return total
+
+
+def _taps(x: jax.Array, axis: int, size: int, stride: int, low: int,
+          out_len: int) -> list[jax.Array]:
+    """``[x_padded[stride * o + a] for o < out_len]`` along ``axis``, for each tap ``a < size``.
 
     Polyphase form: the padded axis is reshaped to ``(K, stride)`` so that tap
     ``a = stride * j + r`` reads the contiguous slice ``X[j : j + out_len, r]``. Only
@@ -95,18 +104,28 @@ def _box_sum_axis(x: jax.Array, axis: int, size: int, stride: int, low: int,
     if high < 0:
         x = lax.slice_in_dim(x, 0, length, axis=axis)
     x = x.reshape(x.shape[:axis] + (k, stride) + x.shape[axis + 1:])
-    total = None
+    out = []
     for j in range(taps):
         phases = min(stride, size - stride * j)
         block = lax.slice_in_dim(x, j, j + out_len, axis=axis)
         for r in range(phases):
-            term = lax.index_in_dim(block, r, axis=axis + 1, keepdims=False)
-            total = term if total is None else total + term
-    return total
+            out.append(lax.index_in_dim(block, r, axis=axis + 1, keepdims=False))
+    return out
 
 
 def patches(x: jax.Array, window, strides, padding) -> jax.Array:
-    """``(n, H, W, C) -> (n, H', W', C * prod(window))`` zero-padded conv patches."""
-    return lax.conv_general_dilated_patches(
-        x, tuple(window), tuple(strides), pads_for(x.shape[1:-1], window, strides, padding),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    """``(n, H, W, C) -> (n, H', W', prod(window) * C)`` zero-padded conv patches.
+
+    Built from pads and contiguous slices (see :func:`_taps`) rather than
+    ``lax.conv_general_dilated_patches``, which XLA on CPU runs as a convolution with an
+    identity filter, many times slower for the few-channel images of a first layer.
+    The feature order is (filter row, filter column, channel).
+    """
+    d = x.ndim - 2
+    pads = pads_for(x.shape[1:-1], window, strides, padding)
+    outs = out_spatial(x.shape[1:-1], window, strides, padding)
+    parts = [x]
+    for axis in range(d):
+        parts = [t for part in parts for t in
+                 _taps(part, axis + 1, window[axis], strides[axis], pads[axis][0], outs[axis])]
+    return jnp.concatenate(parts, axis=-1)
