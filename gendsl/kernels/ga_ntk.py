@@ -13,26 +13,29 @@ from typing import Callable, Optional, Union
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh
 
 from gendsl.errors import PrimitiveError
 from gendsl.kernels.layer import Layer
 from gendsl.kernels.predict import ntk_gp_predict
-from gendsl.kernels.sharded import sharded_kernel
+from gendsl.kernels.sharded import replicate, sharded_kernel
 
 LOSSES = ("ce", "mse")
 REAL, FAKE = 0, 1  # one-hot columns of the two classes
 
 
-def _two_sample_kernel(kernel, real: jax.Array, fake: jax.Array) -> jax.Array:
+def _two_sample_kernel(fn, real: jax.Array, fake: jax.Array) -> jax.Array:
     """The NTK of ``[real; fake]`` from its blocks ``K_rr``, ``K_rf``, ``K_ff``.
 
     The same entries as one symmetric kernel of the stacked points, but ``K_rr`` does
     not depend on ``fake``, so the backward pass skips it, and the backward pass of
     ``K_rf`` runs through its ``fake`` side only (a quarter to a third less work for
     the generator's gradient).
+
+    Args:
+      fn: ``(x1, x2 or None) -> (n1, n2)`` NTK.
+      real, fake: the two batches.
     """
-    fn = (lambda a, b: kernel.kernel(a, b, get="ntk")) if isinstance(kernel, Layer) else kernel
     k_rr, k_rf, k_ff = fn(real, None), fn(real, fake), fn(fake, None)
     return jnp.block([[k_rr, k_rf], [k_rf.T, k_ff]])
 
@@ -72,16 +75,17 @@ def ntk_gp_loss(kernel: Union[Layer, Callable], real: jax.Array, fake: jax.Array
         raise PrimitiveError(f"ntk_gp_loss: real points have shape {real.shape[1:]} but fake "
                              f"points {fake.shape[1:]}; the generator must output data-shaped "
                              "samples")
-    x = jnp.concatenate([real, fake.astype(real.dtype)])
+    fake = fake.astype(real.dtype)
     labels = jnp.concatenate([jnp.full((real.shape[0],), REAL), jnp.full((fake.shape[0],), FAKE)])
-    y = jax.nn.one_hot(labels, 2, dtype=x.dtype)
-    if mesh is not None:
-        k = sharded_kernel(kernel, x, x, mesh=mesh, axis=axis, get="ntk")
-        k = jax.reshard(k, NamedSharding(mesh, P()))  # eigh needs the whole matrix
+    y = jax.nn.one_hot(labels, 2, dtype=real.dtype)
+    if mesh is None:
+        fn = (lambda a, b: kernel.kernel(a, b, get="ntk")) if isinstance(kernel, Layer) else kernel
+        k = _two_sample_kernel(fn, real, fake)
     else:
-        k = _two_sample_kernel(kernel, real, fake.astype(real.dtype))
+        fn = lambda a, b: sharded_kernel(kernel, a, b, mesh=mesh, axis=axis, get="ntk")
+        k = replicate(_two_sample_kernel(fn, real, fake), mesh)  # eigh needs the whole matrix
     f = ntk_gp_predict(k, y, t, lr, diag_reg, method=method)
     if loss == "ce":
-        target = jax.nn.one_hot(jnp.full((x.shape[0],), REAL), 2, dtype=f.dtype)
+        target = jax.nn.one_hot(jnp.full((labels.shape[0],), REAL), 2, dtype=f.dtype)
         return optax.softmax_cross_entropy(f, target).mean()
     return jnp.sum((1.0 - f[:, REAL]) ** 2)

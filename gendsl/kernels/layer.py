@@ -197,7 +197,14 @@ class Layer:
         """
         in_shape = tuple(int(s) for s in input_shape)
         self.output_shape(in_shape)  # validates the whole network first
-        return self.init_module(in_shape, rngs)
+        return _build_module(self, in_shape, rngs)
+
+
+@nnx.jit(static_argnums=(0, 1))
+def _build_module(layer: Layer, in_shape: Shape, rngs: nnx.Rngs) -> nnx.Module:
+    """``layer.init_module`` as one compiled program (eagerly, every parameter draw of a
+    new shape would compile on its own)."""
+    return layer.init_module(in_shape, rngs)
 
 
 def check_single(layer: Layer, state_or_shape):

@@ -11,6 +11,7 @@ import math
 from typing import Optional
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from gendsl.errors import KernelError
@@ -96,5 +97,7 @@ class AvgPool(Layer):
         strides = (1,) + self.strides + (1,)
         pads = [(0, 0)] + pads_for(x.shape[1:3], self.window_shape, self.strides,
                                    self.padding) + [(0, 0)]
-        total = lax.reduce_window(x, jnp.zeros((), x.dtype), lax.add, window, strides, pads)
+        # A concrete zero (not a traced one) makes this reduce_window_sum, which has
+        # transpose rules (forward-over-reverse, e.g. the empirical NTK, needs them).
+        total = lax.reduce_window(x, np.array(0, x.dtype), lax.add, window, strides, pads)
         return total / math.prod(self.window_shape)

@@ -3,6 +3,7 @@
 Each device holds ``n1 / d`` rows of ``x1`` and all of ``x2`` and computes its block
 ``K(x1_shard, x2)`` with no communication; the result comes back sharded by rows over
 the mesh axis (``"data"`` by default), ready for a row-sharded consumer or a gather.
+Works on auto meshes (:func:`gendsl.sharding.data_parallel`) and explicit ones alike.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Callable, Optional, Union
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from gendsl.errors import KernelError
 from gendsl.kernels.layer import Layer
@@ -25,7 +26,9 @@ def sharded_kernel(kernel_fn: Union[Layer, Callable], x1: jax.Array,
     Args:
       kernel_fn: a network (its ``kernel(a, b, get)`` is used) or a function
         ``(x1_block, x2) -> (n1_block, n2)`` array.
-      x1: ``(n1, ...)`` rows; padded internally to a multiple of the axis size.
+      x1: ``(n1, ...)`` rows; padded internally to a multiple of the axis size (on an
+        explicit mesh, a padded result comes back replicated: explicit row shards
+        cannot hold an uneven number of rows).
       x2: ``(n2, ...)`` columns, or ``None`` for ``x1``.
       mesh: a ``jax.sharding.Mesh`` with an axis named ``axis``.
       axis: the mesh axis to shard rows over.
@@ -46,7 +49,27 @@ def sharded_kernel(kernel_fn: Union[Layer, Callable], x1: jax.Array,
     pad = (-n1) % devices
     if pad:
         x1 = jnp.concatenate([x1, jnp.repeat(x1[:1], pad, axis=0)])
-    x1 = jax.reshard(x1, NamedSharding(mesh, P(axis)))
-    x2 = jax.reshard(x2, NamedSharding(mesh, P()))
+    x1, x2 = place(x1, mesh, P(axis)), place(x2, mesh, P())
     rows = jax.shard_map(kernel_fn, mesh=mesh, in_specs=(P(axis), P()), out_specs=P(axis))
-    return rows(x1, x2)[:n1]
+    out = rows(x1, x2)
+    if pad and _explicit(mesh):  # explicit row shards cannot be sliced unevenly
+        out = replicate(out, mesh)
+    return out[:n1]
+
+
+def _explicit(mesh: Mesh) -> bool:
+    return any(t == AxisType.Explicit for t in mesh.axis_types)
+
+
+def place(x: jax.Array, mesh: Mesh, spec: P) -> jax.Array:
+    """``x`` laid out as ``spec`` on ``mesh``: ``jax.reshard`` on explicit meshes, a
+    sharding constraint on auto ones (such as :func:`gendsl.sharding.data_parallel`'s)."""
+    sharding = NamedSharding(mesh, spec)
+    if _explicit(mesh):
+        return jax.reshard(x, sharding)
+    return jax.lax.with_sharding_constraint(x, sharding)
+
+
+def replicate(x: jax.Array, mesh: Mesh) -> jax.Array:
+    """``x`` replicated on every device of ``mesh`` (see :func:`place`)."""
+    return place(x, mesh, P())
