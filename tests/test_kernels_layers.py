@@ -32,13 +32,14 @@ POOL = K.serial(K.Conv(8, (3, 3), padding="SAME", W_std=1.4, b_std=0.1), K.Relu(
 
 
 def test_get_returns_array_or_namedtuple_in_order():
-    x = jnp.ones((3, 4))
+    x, y = jnp.ones((3, 4)), jnp.zeros((2, 4))
     net = K.serial(K.Dense(16, W_std=1.5, b_std=0.1), K.Relu(), K.Dense(1))
-    assert net.kernel(x, get="ntk").shape == (3, 3)
-    pair = net.kernel(x, jnp.zeros((2, 4)), get=("ntk", "nngp"))
+    pair = net.kernel(x, y, get=("ntk", "nngp"))
     assert pair._fields == ("ntk", "nngp") and pair.ntk.shape == (3, 2)
-    np.testing.assert_allclose(net.kernel(x, get="nngp"), pair.nngp[:, :0].sum() + net.kernel(x)[0],
-                               rtol=1e-6)
+    both = net.kernel(x, y)
+    assert both._fields == ("nngp", "ntk")
+    np.testing.assert_array_equal(net.kernel(x, y, get="nngp"), both.nngp)
+    np.testing.assert_array_equal(pair.ntk, both.ntk)
 
 
 def test_specs_are_immutable_and_hashable():
@@ -89,36 +90,44 @@ def test_spatial_output_is_the_all_pairs_covariance_in_neural_tangents_layout(x6
 
 @pytest.mark.parametrize("net", [CNN, POOL], ids=["cnn", "pool"])
 def test_blockwise_equals_one_block(net, x64):
+    """Blocks of 3 rows over 7 (uneven, padded): symmetric tiles (x2=None) and row blocks."""
     x, y = images(4, 7), images(5, 3)
     for x2 in (None, y):
         one = net.kernel(x, x2, block_size=0)
-        for block in (2, 3):
-            got = net.kernel(x, x2, block_size=block)
-            np.testing.assert_allclose(got.ntk, one.ntk, rtol=1e-12)
-            np.testing.assert_allclose(got.nngp, one.nngp, rtol=1e-12)
+        got = net.kernel(x, x2, block_size=3)
+        np.testing.assert_allclose(got.ntk, one.ntk, rtol=1e-12)
+        np.testing.assert_allclose(got.nngp, one.nngp, rtol=1e-12)
 
 
 def test_input_gradients_against_finite_differences(x64):
+    """Reverse mode through symmetric tiles (rematerialised) and through all-pairs layers."""
     x, y = images(6, 3), images(7, 2)
-    check_grads(lambda a: CNN.kernel(a, y, "ntk", block_size=0), (x,), order=1,
-                modes=["fwd", "rev"], atol=1e-6, rtol=1e-6)
-    check_grads(lambda a: POOL.kernel(a, None, "ntk", block_size=2), (x,), order=1,
+    check_grads(jax.jit(lambda a: CNN.kernel(a, None, "ntk", block_size=2)), (x,), order=1,
+                modes=["rev"], atol=1e-6, rtol=1e-6)
+    check_grads(jax.jit(lambda a: POOL.kernel(a, y, "ntk", block_size=0)), (x,), order=1,
                 modes=["rev"], atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-@pytest.mark.parametrize("net", [CNN, POOL, K.serial(K.Dense(8, b_std=0.1), K.LeakyRelu(0.2),
-                                                     K.Dense(8), K.Relu(), K.Dense(1))],
-                         ids=["cnn", "pool", "fc"])
+FC = K.serial(K.Dense(8, b_std=0.1), K.LeakyRelu(0.2), K.Dense(8), K.Relu(), K.Dense(1))
+
+
+@pytest.mark.parametrize("net, dtype", [(CNN, jnp.float32), (CNN, jnp.float64),
+                                        (POOL, jnp.float32), (FC, jnp.float32),
+                                        (FC, jnp.float64)],
+                         ids=["cnn-f32", "cnn-f64", "pool-f32", "fc-f32", "fc-f64"])
 def test_input_gradients_are_finite_at_coinciding_points(net, dtype, x64):
-    shape = (6, 6, 2) if net is not net.layers and isinstance(net.layers[0], K.Conv) else (5,)
+    shape = (5,) if isinstance(net.layers[0], K.Dense) else (6, 6, 2)
     x = jax.random.normal(jax.random.key(8), (3,) + shape, dtype)
     x = jnp.concatenate([x, x[:1]])  # a duplicated point: x1 == x2 off the diagonal too
-    for fn in (lambda a: net.kernel(a, get="ntk").sum(),
-               lambda a: net.kernel(a, a, get="ntk").sum(),
-               lambda a: net.kernel(a, x, get=("nngp", "ntk")).nngp.sum()):
-        g = jax.grad(fn)(x)
-        assert g.dtype == dtype and bool(jnp.all(jnp.isfinite(g)))
+
+    def total(a):  # a non-finite gradient of any term would make the sum's non-finite
+        return (net.kernel(a, get="ntk").sum()  # symmetric tiles, exact diagonal
+                + net.kernel(a, a, get="ntk").sum()  # x1 is x2, as two arguments
+                + net.kernel(a, x, get=("nngp", "ntk")).nngp.sum())  # only x1 moves
+
+    g = jax.jit(jax.grad(total))(x)
+    assert g.dtype == dtype and bool(jnp.all(jnp.isfinite(g)))
+    assert float(jnp.abs(g).max()) > 0
 
 
 def test_nngp_gradient_at_coinciding_points_is_the_smooth_one(x64):
@@ -135,7 +144,8 @@ def test_vector_atan2_matches_arctan2(x64):
     y = rng.normal(size=20000) * np.exp(rng.uniform(-6, 6, 20000))
     x = rng.normal(size=20000)
     for dtype, tol in ((np.float64, 1e-15), (np.float32, 5e-7)):
-        got = np.asarray(vector_atan2(jnp.asarray(y, dtype), jnp.asarray(x, dtype)), np.float64)
+        got = jax.jit(vector_atan2)(jnp.asarray(y, dtype), jnp.asarray(x, dtype))
+        got = np.asarray(got, np.float64)
         want = np.arctan2(y.astype(dtype).astype(np.float64), x.astype(dtype).astype(np.float64))
         assert np.max(np.abs(got - want)) < tol * np.pi
 
@@ -155,11 +165,11 @@ def test_finite_dense_module_follows_the_parameterization(parameterization):
     assert abs(float(jnp.std(raw)) - expected_std) < 0.02 * expected_std
 
 
-def test_finite_modules_have_the_network_output_shapes():
-    for net, shape in ((CNN, (6, 6, 2)), (POOL, (6, 6, 2))):
-        module = net.module(shape, rngs=nnx.Rngs(0))
-        assert module(images(0, 3, shape)).shape == (3, 1)
-        assert len(jax.tree.leaves(nnx.state(module, nnx.Param))) > 0
+def test_finite_module_of_a_pooling_residual_network_has_the_output_shape():
+    # (Conv, AvgPool, Flatten, Dense modules against Jacobians: test_kernels_empirical.)
+    module = POOL.module((6, 6, 2), rngs=nnx.Rngs(0))
+    assert nnx.jit(lambda m, x: m(x))(module, images(0, 3)).shape == (3, 1)
+    assert len(jax.tree.leaves(nnx.state(module, nnx.Param))) == 6  # 2 convs, 1 dense
 
 
 @pytest.mark.parametrize("build, message", [
