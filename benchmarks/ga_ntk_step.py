@@ -11,10 +11,14 @@ lr 1e-2 and diag_reg 1e-5, value and gradient w.r.t. the fake points, float32, u
   fake 0, ``K + 1e-5 I`` then relative diag_reg 1e-5, ``mean((1 - f)**2)``), built from
   ``net.kernel`` and ``ntk_gp_predict``.
 
-Both are compared with the anchor's time for that kernel when its venv exists (see
-benchmarks/ntk_kernel.py). GFLOP/s: XLA's operation count of the same step with the
-kernel in one block (LAPACK's eigh not counted), over the gendsl median. Writes
-benchmarks/results/ga_ntk_step.json. Goal: speed-up >= 3.
+* ``.../eigh``: the first with ``method="eigh"`` instead of the default ``"auto"`` (which
+  at t = 100 takes the Taylor series of gendsl.kernels.taylor, not LAPACK's eigh).
+
+All are compared with the anchor's time for that kernel when its venv exists (see
+benchmarks/ntk_kernel.py). GFLOP/s: XLA's operation counts of the kernel's value and
+input gradient (in one block, no symmetric-tile savings) plus those of the prediction's
+value and gradient by the method actually run (LAPACK's eigh itself not counted), over
+the gendsl median. Writes benchmarks/results/ga_ntk_step.json. Goal: speed-up >= 3.
 
     python benchmarks/ga_ntk_step.py [--no-anchor]
 """
@@ -38,14 +42,16 @@ import numpy as np  # noqa: E402
 import nt_anchor  # noqa: E402
 import ntk_workloads  # noqa: E402
 from gendsl import kernels as K  # noqa: E402
+from gendsl.kernels import ga_ntk, taylor  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[1]
 T, LR, DIAG_REG = 100.0, 1e-2, 1e-5
 
 
-def gendsl_loss(kernel):
+def gendsl_loss(kernel, method="auto"):
     """The GA-NTK programs' loss (``ntk_gp_loss``, "ce")."""
-    return lambda fake, real: K.ntk_gp_loss(kernel, real, fake, T, lr=LR, diag_reg=DIAG_REG)
+    return lambda fake, real: K.ntk_gp_loss(kernel, real, fake, T, lr=LR, diag_reg=DIAG_REG,
+                                            method=method)
 
 
 def nt_objective(kernel):
@@ -54,9 +60,31 @@ def nt_objective(kernel):
         x = jnp.concatenate([real, fake])
         y = jnp.concatenate([jnp.ones((real.shape[0], 1)), jnp.zeros((fake.shape[0], 1))])
         k = kernel(x, None) + 1e-5 * jnp.eye(x.shape[0])
-        f = K.ntk_gp_predict(k, y, T, lr=LR, diag_reg=DIAG_REG)
+        f = K.ntk_gp_predict(k, y, T, lr=LR, diag_reg=DIAG_REG, method="auto")
         return jnp.mean((1.0 - f) ** 2)
     return loss
+
+
+def step_flops(net, objective: str, fake, real) -> float:
+    """XLA-counted FLOPs of the step: kernel value and gradient (one block) plus the
+    prediction's value and gradient by the method that runs (LAPACK eigh not counted)."""
+    one_block = lambda a, b: net.kernel(a, b, get="ntk", block_size=0)
+    if objective == "nt_objective":
+        kernel_part = lambda f, r: one_block(jnp.concatenate([r, f]), None)
+    else:
+        kernel_part = lambda f, r: ga_ntk._two_sample_kernel(one_block, r, f)
+    k = kernel_part(fake, real)
+    flops = kernel_timing.xla_flops(lambda f, r: jax.vjp(kernel_part, f, r)[1](k)[0], fake, real)
+    columns = 1 if objective == "nt_objective" else 2
+    y = jnp.ones((k.shape[0], columns), k.dtype)
+    c = LR * T / y.size
+    k_reg = k + DIAG_REG * jnp.trace(k) / k.shape[0] * jnp.eye(k.shape[0])
+    series = objective != "eigh" and c * float(jnp.max(jnp.sum(jnp.abs(k_reg), 1))) <= taylor.MAX_NORM
+    if series:
+        predict = lambda m: jnp.sum(taylor.taylor_fit(-c * m, y) ** 2)
+    else:
+        predict = lambda m: jnp.sum(K.ntk_gp_predict(m, y, T, lr=LR, method="eigh") ** 2)
+    return flops + kernel_timing.xla_flops(jax.value_and_grad(predict), k_reg)
 
 
 def measure(name: str, objective: str, n: int, reps: int) -> dict:
@@ -65,16 +93,14 @@ def measure(name: str, objective: str, n: int, reps: int) -> dict:
     rng = np.random.default_rng(0)
     real = jnp.asarray(rng.normal(size=(n,) + shape), jnp.float32)
     fake = jnp.asarray(rng.normal(size=(n,) + shape), jnp.float32)
-    make = gendsl_loss if objective == "gendsl" else nt_objective
-    if objective == "gendsl":
-        fast, one_block = net, lambda a, b: net.kernel(a, b, get="ntk", block_size=0)
+    if objective == "nt_objective":
+        loss = nt_objective(lambda a, b: net.kernel(a, b, get="ntk"))
     else:
-        fast = lambda a, b: net.kernel(a, b, get="ntk")
-        one_block = lambda a, b: net.kernel(a, b, get="ntk", block_size=0)
-    step = jax.jit(jax.value_and_grad(make(fast)))
+        loss = gendsl_loss(net, "eigh" if objective == "eigh" else "auto")
+    step = jax.jit(jax.value_and_grad(loss))
     timing = kernel_timing.median_seconds(step, fake, real, reps=reps)
-    flops = kernel_timing.xla_flops(jax.value_and_grad(make(one_block)), fake, real)
-    suffix = "" if objective == "gendsl" else "/nt_objective"
+    flops = step_flops(net, objective, fake, real)
+    suffix = "" if objective == "gendsl" else "/" + objective
     return {"workload": f"ga_ntk_value_and_grad/{name}/n_real={n},n_fake={n}{suffix}",
             "anchor_workload": f"ga_ntk_value_and_grad/{name}/n_real={n},n_fake={n}",
             "gendsl_s": timing["median_s"], "gendsl_best_s": timing["best_s"],
@@ -94,7 +120,7 @@ def main(argv=None) -> dict:
 
     peak = kernel_timing.matmul_peak()
     rows = [measure(name, objective, args.n, args.reps)
-            for name in args.networks for objective in ("gendsl", "nt_objective")]
+            for name in args.networks for objective in ("gendsl", "eigh", "nt_objective")]
     venv = None if args.no_anchor else nt_anchor.find_venv(args.anchor_venv)
     anchor = nt_anchor.run_anchor(venv) if venv else {}
     for r in rows:

@@ -67,13 +67,14 @@ def machine() -> dict:
 
 def print_table(rows: list[dict], peak: float) -> None:
     """One line per workload: gendsl and neural-tangents medians, ratio, GFLOP/s."""
-    print(f"{'workload':58s} {'gendsl':>10s} {'n-t':>10s} {'ratio':>7s} {'GFLOP/s':>8s} "
+    width = max(len(r["workload"]) for r in rows)
+    print(f"{'workload':{width}s} {'gendsl':>10s} {'n-t':>10s} {'ratio':>7s} {'GFLOP/s':>8s} "
           f"{'% peak':>7s}")
     for r in rows:
         nt = r.get("neural_tangents_s")
         ratio = r.get("speedup")
         gf = r.get("gflop_per_s")
-        print(f"{r['workload']:58s} {r['gendsl_s'] * 1e3:8.2f}ms "
+        print(f"{r['workload']:{width}s} {r['gendsl_s'] * 1e3:8.2f}ms "
               f"{'' if nt is None else f'{nt * 1e3:8.2f}ms':>10s} "
               f"{'' if ratio is None else f'{ratio:6.2f}x':>7s} "
               f"{'' if gf is None else f'{gf:8.1f}':>8s} "

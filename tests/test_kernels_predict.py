@@ -8,6 +8,7 @@ import scipy.linalg
 
 from gendsl import kernels as K
 from gendsl.errors import KernelError
+from gendsl.kernels import taylor
 
 NET = K.serial(K.Dense(64, W_std=1.5, b_std=0.1), K.Relu(), K.Dense(1, W_std=1.5, b_std=0.1))
 
@@ -30,17 +31,42 @@ def reference(k, y, t, lr, diag_reg):
     return np.stack([y - scipy.linalg.expm(-lr * s * k / y.size) @ y for s in np.atleast_1d(t)])
 
 
-@pytest.mark.parametrize("method", ["eigh", "expm"])
-def test_predictions_equal_the_matrix_exponential_formula(method, x64):
+@pytest.mark.parametrize("method, t", [
+    ("eigh", [0.0, 3.0, 50.0, 2e4]), ("expm", [0.0, 3.0, 50.0, 2e4]),
+    ("auto", [0.0, 3.0, 50.0, 2e4]),  # long times: the eigendecomposition
+    ("auto", [0.0, 0.3, 1.0, 1.5])])  # ||lr t K / y.size|| <= 4: the Taylor series
+def test_predictions_equal_the_matrix_exponential_formula(method, t, x64):
     x = jax.random.normal(jax.random.key(1), (7, 3))
     k = NET.kernel(x, None, get="ntk")
     y = jax.nn.one_hot(jnp.arange(7) % 2, 2)
-    t = np.array([0.0, 3.0, 50.0, 2e4])
+    t = np.array(t)
     f = K.ntk_gp_predict(k, y, t, lr=0.1, diag_reg=1e-3, method=method)
     assert f.shape == (4, 7, 2)
     np.testing.assert_allclose(f, reference(k, np.asarray(y), t, 0.1, 1e-3), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(f[0], 0.0, atol=1e-12)  # f0 = 0
-    np.testing.assert_allclose(f[-1], y, atol=1e-6)  # long training fits the targets
+    if t[-1] > 1e3:
+        np.testing.assert_allclose(f[-1], y, atol=1e-6)  # long training fits the targets
+
+
+@pytest.mark.parametrize("dtype, rtol", [(jnp.float32, 2e-5), (jnp.float64, 1e-12)])
+def test_taylor_series_values_and_gradients_equal_the_eigendecomposition(dtype, rtol, x64):
+    """At the series' limit (||B||_inf = 4, B = -c K), with degenerate eigenvalues."""
+    x = points_with_duplicates(dtype)
+    k = NET.kernel(x, None, get="ntk")
+    y = jax.nn.one_hot(jnp.array([0, 1, 0, 1, 0, 1]), 2, dtype=dtype)
+    w = jax.random.normal(jax.random.key(2), (6, 2), dtype)
+    c = taylor.MAX_NORM / float(jnp.max(jnp.sum(jnp.abs(k), axis=1)))
+    series = lambda m: jnp.sum(w * taylor.taylor_fit(-c * m, y))
+    eigh = lambda m: jnp.sum(w * K.ntk_gp_predict(m, y, c * y.size, method="eigh"))
+    assert series(k).dtype == dtype
+    np.testing.assert_allclose(series(k), eigh(k), rtol=rtol)
+    g_series, g_eigh = jax.grad(series)(k), jax.grad(eigh)(k)
+    assert g_series.dtype == dtype
+    np.testing.assert_allclose(g_series, g_eigh, rtol=rtol,
+                               atol=rtol * float(jnp.abs(g_eigh).max()))
+    # Linear in y with a symmetric operator: d/dy <w, p(B) y> = p(B) w.
+    g_y = jax.grad(lambda v: jnp.sum(w * taylor.taylor_fit(-c * k, v)))(y)
+    np.testing.assert_allclose(g_y, taylor.taylor_fit(-c * k, w), rtol=rtol, atol=1e-30)
 
 
 def test_diag_reg_is_relative_to_the_mean_diagonal_unless_absolute(x64):

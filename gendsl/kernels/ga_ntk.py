@@ -43,7 +43,7 @@ def _two_sample_kernel(fn, real: jax.Array, fake: jax.Array) -> jax.Array:
 def ntk_gp_loss(kernel: Union[Layer, Callable], real: jax.Array, fake: jax.Array, t,
                 lr: float = 1e-2, diag_reg: float = 1e-5, loss: str = "ce", *,
                 mesh: Optional[Mesh] = None, axis: str = "data",
-                method: str = "eigh") -> jax.Array:
+                method: str = "auto") -> jax.Array:
     """Generator-side GA-NTK loss of ``fake`` against ``real``.
 
     Stacks real (class "real") and fake (class "fake") points with one-hot two-class
@@ -63,7 +63,7 @@ def ntk_gp_loss(kernel: Union[Layer, Callable], real: jax.Array, fake: jax.Array
         squared norm over all points of one minus the "real"-class prediction.
       mesh: if given, the kernel rows are computed sharded over ``mesh[axis]``.
       axis: the mesh axis for the rows.
-      method: ``"eigh"`` or ``"expm"`` (see :func:`ntk_gp_predict`).
+      method: ``"auto"`` (default), ``"eigh"`` or ``"expm"`` (see :func:`ntk_gp_predict`).
 
     Returns:
       The scalar loss.

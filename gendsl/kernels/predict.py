@@ -5,10 +5,19 @@ Continuous gradient descent on ``0.5 * ||f - y||**2 / y.size``-normalised MSE fr
 with ``K_reg = K + diag_reg * mean(diag K) * I`` (``diag_reg`` absolute if asked), and
 negative eigenvalues of ``K_reg`` clipped to 0, as in neural-tangents.
 
-The ``"eigh"`` method differentiates through the eigendecomposition with the
-Daleckii-Krein formula (divided differences of the spectral function) in a custom JVP:
-JAX's own ``eigh`` derivative divides by eigenvalue gaps and is not finite when
-eigenvalues coincide (e.g. duplicated points), whereas the matrix function is smooth.
+Methods:
+
+* ``"eigh"`` (default) differentiates through the eigendecomposition with the
+  Daleckii-Krein formula (divided differences of the spectral function) in a custom
+  JVP: JAX's own ``eigh`` derivative divides by eigenvalue gaps and is not finite when
+  eigenvalues coincide (e.g. duplicated points), whereas the matrix function is smooth.
+* ``"expm"``: ``jax.scipy.linalg.expm`` (Pade approximation), differentiated by JAX; no
+  clipping of negative eigenvalues.
+* ``"auto"``: the truncated Taylor series of :mod:`gendsl.kernels.taylor` when
+  ``lr * t * ||K_reg||_inf / y.size <= 4`` (short training, e.g. GA-NTK at t = 100:
+  matrix-vector products only, no LAPACK), else ``"eigh"``; the choice is made at run
+  time (``lax.cond``), and both give the same values to the dtype's precision for a
+  positive semi-definite ``K_reg``.
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ import jax
 import jax.numpy as jnp
 
 from gendsl.errors import KernelError
+from gendsl.kernels.taylor import MAX_NORM, taylor_fit
 
-METHODS = ("eigh", "expm")
+METHODS = ("eigh", "expm", "auto")
 
 
 def _phi(x):
@@ -63,6 +73,15 @@ def _expm_fit(k, c, y):
     return y - jax.scipy.linalg.expm(-c * k) @ y
 
 
+def _auto_fits(k_reg, cs, y2):
+    """Fits for every scale in ``cs``: Taylor series if ``max(cs) * ||k_reg||_inf`` is
+    small enough, else eigendecomposition (decided once for all ``cs``, at run time)."""
+    bound = jnp.max(cs) * jnp.max(jnp.sum(jnp.abs(k_reg), axis=1))
+    return jax.lax.cond(bound <= MAX_NORM,
+                        lambda: jax.vmap(lambda c: taylor_fit(-c * k_reg, y2))(cs),
+                        lambda: jax.vmap(lambda c: _eigh_fit(k_reg, c, y2))(cs))
+
+
 def ntk_gp_predict(K: jax.Array, y: jax.Array, t, lr: float = 1.0, diag_reg: float = 0.0, *,
                    diag_reg_absolute_scale: bool = False, method: str = "eigh") -> jax.Array:
     """Train-set predictions of an NTK-GP after gradient-descent time ``t`` from ``f0 = 0``.
@@ -75,7 +94,8 @@ def ntk_gp_predict(K: jax.Array, y: jax.Array, t, lr: float = 1.0, diag_reg: flo
       diag_reg: diagonal regulariser, relative to ``mean(diag K)`` unless
         ``diag_reg_absolute_scale``.
       diag_reg_absolute_scale: add ``diag_reg * I`` as is.
-      method: ``"eigh"`` (default) or ``"expm"`` (matrix exponential).
+      method: ``"eigh"`` (default), ``"expm"`` (matrix exponential) or ``"auto"``
+        (Taylor series for short training times, else ``"eigh"``; see the module doc).
 
     Returns:
       ``t.shape + y.shape`` predictions ``(I - exp(-lr t K_reg / y.size)) y``.
@@ -101,6 +121,10 @@ def ntk_gp_predict(K: jax.Array, y: jax.Array, t, lr: float = 1.0, diag_reg: flo
     t = jnp.asarray(t, dtype)
     scale = lr / y.size
     y2 = y.reshape(n, -1)
-    fit = _eigh_fit if method == "eigh" else _expm_fit
-    f = jax.vmap(lambda tt: fit(K_reg, scale * tt, y2))(t.reshape(-1))
+    cs = scale * t.reshape(-1)
+    if method == "auto":
+        f = _auto_fits(K_reg, cs, y2)
+    else:
+        fit = _eigh_fit if method == "eigh" else _expm_fit
+        f = jax.vmap(lambda c: fit(K_reg, c, y2))(cs)
     return f.reshape(t.shape + y.shape)
