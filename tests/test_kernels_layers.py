@@ -69,11 +69,42 @@ def test_avgpool_over_the_whole_image_is_global_avg_pool(x64):
     np.testing.assert_allclose(pooled.nngp, gap.nngp, rtol=1e-12)
 
 
-def test_flatten_needs_only_same_position_covariances_and_gap_all_pairs():
-    flat = K.serial(K.Conv(4, (3, 3)), K.Relu(), K.Flatten(), K.Dense(1))
-    gap = K.serial(K.Conv(4, (3, 3)), K.Relu(), K.GlobalAvgPool(), K.Dense(1))
-    assert flat.needs_full_input(False) is False
-    assert gap.needs_full_input(False) is True
+def _largest_intermediate(fn, *args) -> int:
+    """Entries of the largest array anywhere in ``fn``'s jaxpr (sub-jaxprs included)."""
+    sizes = [0]
+
+    def walk(jaxpr):
+        for eqn in jaxpr.eqns:
+            sizes.extend(int(np.prod(v.aval.shape)) for v in eqn.outvars)
+            for value in eqn.params.values():
+                for sub in value if isinstance(value, (tuple, list)) else (value,):
+                    inner = getattr(sub, "jaxpr", sub)
+                    if hasattr(inner, "eqns"):
+                        walk(inner)
+
+    walk(jax.make_jaxpr(fn)(*args).jaxpr)
+    return max(sizes)
+
+
+def test_flatten_readout_never_builds_position_pair_blocks_and_gap_does():
+    """A Flatten readout needs same-position covariances only: O(n^2 P) per layer. A
+    GlobalAvgPool readout needs all position pairs, (n^2 P^2), and so do its inputs."""
+    body = [K.Conv(4, (3, 3), padding="SAME", b_std=0.1), K.Relu(),
+            K.Conv(4, (3, 3), padding="SAME"), K.Relu()]
+    flat = K.serial(*body, K.Flatten(), K.Dense(1))
+    gap = K.serial(*body, K.GlobalAvgPool(), K.Dense(1))
+    assert flat.needs_full_input(False) is False and gap.needs_full_input(False) is True
+    n, positions = 3, 12 * 12
+    x = images(0, n, (12, 12, 1))
+    pairs = n * n * positions * positions  # 186624
+    # (P, n, n) maps, padded by the SAME convolutions, and the (n, P, 9) input patches
+    limit = 2 * max(n * n * positions, n * positions * 9)  # 7776
+    for get in ("nngp", "ntk"):
+        flat_fn = lambda a: flat.kernel(a, get=get, block_size=0)
+        gap_fn = lambda a: gap.kernel(a, get=get, block_size=0)
+        assert _largest_intermediate(flat_fn, x) <= limit
+        assert _largest_intermediate(jax.grad(lambda a: flat_fn(a).sum()), x) <= limit
+        assert _largest_intermediate(gap_fn, x) >= pairs
 
 
 def test_spatial_output_is_the_all_pairs_covariance_in_neural_tangents_layout(x64):
