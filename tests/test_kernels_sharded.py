@@ -1,0 +1,65 @@
+"""Kernel rows sharded over a data mesh: 1 and 8 simulated CPU devices agree.
+
+JAX reads JAX_NUM_CPU_DEVICES when it starts, so both runs happen in one subprocess
+that sees 8 devices; the 1-device run uses a mesh over the first device only.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {root!r})
+    import jax, numpy as np
+    from jax.sharding import AxisType
+    from gendsl import kernels as K
+    from gendsl.sharding import data_parallel
+
+    assert len(jax.devices()) == 8, jax.devices()
+    net = K.serial(K.Dense(8, W_std=1.2, b_std=0.1), K.Relu(), K.Dense(8, W_std=1.2),
+                   K.Erf(), K.Dense(1))
+    x = jax.random.normal(jax.random.key(0), (13, 3))  # 13 rows: padded to 16 on 8
+    real, fake = x[:7], x[7:]
+    out = {{"local_k": np.asarray(net.kernel(x, None, get="ntk")).tolist(),
+            "local_loss": float(K.ntk_gp_loss(net, real, fake, 50.0))}}
+    for n in (1, 8):
+        mesh = data_parallel(n)
+        explicit = jax.make_mesh((n,), ("data",), axis_types=(AxisType.Explicit,),
+                                 devices=jax.devices()[:n])
+        k = K.sharded_kernel(net, x, mesh=mesh)
+        k_cols = jax.jit(lambda a: K.sharded_kernel(net, a, x[:5], mesh=explicit, get="nngp"))(x)
+        step = jax.jit(jax.value_and_grad(lambda f: K.ntk_gp_loss(net, real, f, 50.0, mesh=mesh)))
+        loss, grad = step(fake)
+        out[n] = {{"k": np.asarray(k).tolist(), "k_cols": np.asarray(k_cols).tolist(),
+                   "loss": float(loss), "grad": np.asarray(grad).ravel().tolist(),
+                   "row_devices": len(k.sharding.device_set)}}
+    print(json.dumps(out))
+""")
+
+
+def _run():
+    env = dict(os.environ, JAX_NUM_CPU_DEVICES="8", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", SCRIPT.format(root=str(ROOT))],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_sharded_kernel_and_ga_ntk_loss_agree_on_one_and_eight_devices():
+    out = _run()
+    one, eight = out["1"], out["8"]
+    assert one["row_devices"] == 1 and eight["row_devices"] == 8
+    for key in ("k", "k_cols", "grad"):
+        np.testing.assert_allclose(eight[key], one[key], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(eight["loss"], one["loss"], rtol=1e-6)
+    # ... and equal to the unsharded evaluation.
+    np.testing.assert_allclose(eight["k"], out["local_k"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(eight["loss"], out["local_loss"], rtol=1e-6)
