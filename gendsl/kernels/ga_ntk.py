@@ -18,7 +18,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from gendsl.errors import PrimitiveError
 from gendsl.kernels.layer import Layer
 from gendsl.kernels.predict import ntk_gp_predict
-from gendsl.kernels.sharded import sharded_kernel
+from gendsl.kernels.sharded import place, sharded_kernel
 
 LOSSES = ("ce", "mse")
 REAL, FAKE = 0, 1  # one-hot columns of the two classes
@@ -64,7 +64,7 @@ def ntk_gp_loss(kernel: Union[Layer, Callable], real: jax.Array, fake: jax.Array
     y = jax.nn.one_hot(labels, 2, dtype=x.dtype)
     if mesh is not None:
         k = sharded_kernel(kernel, x, x, mesh=mesh, axis=axis, get="ntk")
-        k = jax.reshard(k, NamedSharding(mesh, P()))  # eigh needs the whole matrix
+        k = place(k, NamedSharding(mesh, P()))  # eigh needs the whole matrix
     elif isinstance(kernel, Layer):
         k = kernel.kernel(x, None, get="ntk")
     else:

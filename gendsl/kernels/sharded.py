@@ -11,10 +11,19 @@ from typing import Callable, Optional, Union
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from gendsl.errors import KernelError
 from gendsl.kernels.layer import Layer
+
+
+def place(x: jax.Array, sharding: NamedSharding) -> jax.Array:
+    """``x`` with ``sharding``: ``jax.reshard`` on a mesh of Explicit axes, a sharding
+    constraint on Auto ones (``jax.reshard`` refuses Auto axes, the kind
+    :func:`gendsl.data_parallel` builds)."""
+    if all(t == AxisType.Explicit for t in sharding.mesh.axis_types):
+        return jax.reshard(x, sharding)
+    return jax.lax.with_sharding_constraint(x, sharding)
 
 
 def sharded_kernel(kernel_fn: Union[Layer, Callable], x1: jax.Array,
@@ -46,7 +55,7 @@ def sharded_kernel(kernel_fn: Union[Layer, Callable], x1: jax.Array,
     pad = (-n1) % devices
     if pad:
         x1 = jnp.concatenate([x1, jnp.repeat(x1[:1], pad, axis=0)])
-    x1 = jax.reshard(x1, NamedSharding(mesh, P(axis)))
-    x2 = jax.reshard(x2, NamedSharding(mesh, P()))
+    x1 = place(x1, NamedSharding(mesh, P(axis)))
+    x2 = place(x2, NamedSharding(mesh, P()))
     rows = jax.shard_map(kernel_fn, mesh=mesh, in_specs=(P(axis), P()), out_specs=P(axis))
     return rows(x1, x2)[:n1]
