@@ -24,7 +24,7 @@ DEFAULTS = {
     "log_every": 50,
     "data": "ring8",          # ring8 | grid25
     "points": 256,            # synthesized points
-    "lr": 20.0,               # their gradient-descent step (see docs/ga_ntk.md)
+    "lr": 10.0,               # their gradient-descent step (see docs/ga_ntk.md)
     "t": None,                # NTK-GP training time; default 4 * 65536 (ring8), 16 * 65536 (grid25)
     "ntk_lr": 1e-2,           # the NTK-GP's own learning rate
     "diag_reg": 1e-5,

