@@ -4,7 +4,7 @@ Write a program of players, sources and objectives; compile it into a pure, jitt
 sharded train step; run it with checkpoints. See docs/tutorial.md.
 """
 
-from gendsl import datasets, errors, losses, metrics, nn, recipes
+from gendsl import datasets, errors, kernels, losses, metrics, nn, recipes
 from gendsl.compiler.compile import CompiledProgram, compile
 from gendsl.compiler.stages import CompiledStages
 from gendsl.compiler.game import Game
@@ -14,6 +14,7 @@ from gendsl.errors import GendslError
 from gendsl.primitives.adversarial import adversarial
 from gendsl.primitives.elbo import elbo
 from gendsl.primitives.l1 import l1
+from gendsl.primitives.ntk_gp import ntk_gp_loss
 from gendsl.primitives.simulator import host_simulator, simulator
 from gendsl.sharding import data_parallel
 from gendsl.solvers.alternating import Alternating, alternating
@@ -32,6 +33,7 @@ from gendsl.terms.program import Program, program
 from gendsl.terms.show import show
 from gendsl.terms.sources import data, latent
 from gendsl.terms.stages import Stage, StagedProgram, stage, stages
+from gendsl.terms.synthesized import clip_to, synthesized_points
 from gendsl.terms.term import Term
 from gendsl.run import Config, Experiment, FitResult, fit, run_experiment
 
