@@ -105,12 +105,12 @@ def test_empirical_ntk_approaches_the_closed_form_as_width_grows():
 
 @pytest.mark.slow
 def test_empirical_conv_ntk_approaches_the_closed_form_as_width_grows():
-    """The same for a conv network (channels as width), through Flatten."""
+    """The same for a conv network (channels as width), through Flatten: the finite
+    Conv / Flatten modules and the kernel rules agree on the parameterization."""
     build = lambda w: K.serial(K.Conv(w, (3, 3), padding="SAME", W_std=1.4, b_std=0.1),
                                K.Relu(), K.Conv(w, (2, 2), (2, 2), W_std=1.4), K.Erf(),
                                K.Flatten(), K.Dense(1, W_std=1.2, b_std=0.1))
     x = jax.random.normal(jax.random.key(0), (6, 5, 5, 2))
-    errors = _relative_errors(build, (5, 5, 2), x, (4, 32, 256), range(3))
-    assert errors[0] > errors[1] > errors[2], errors
-    assert errors[2] < errors[0] / 4, errors
-    assert errors[2] < 0.1, errors
+    errors = _relative_errors(build, (5, 5, 2), x, (8, 256), range(3))
+    assert errors[1] < errors[0] / 3, errors  # 32x the width: about 5.7x smaller
+    assert errors[1] < 0.1, errors

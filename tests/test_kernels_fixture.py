@@ -84,23 +84,27 @@ def test_input_gradients_match_neural_tangents(case, reference, x64):
     assert_matches(grad, reference[key])
 
 
-@pytest.mark.parametrize("block_size", [0, 2])
-def test_blockwise_evaluation_matches_the_fixture(reference, x64, block_size):
-    """Symmetric tiles (x2=None) and row blocks give the same values as one block."""
+def test_blockwise_evaluation_matches_the_fixture(reference, x64):
+    """Rows in blocks of 2 (x2 given) and symmetric tiles (x2=None), diagonal and all-pairs
+    spatial modes."""
     for case in ("cnn_gap", "cnn_flatten"):
         net = K.from_recipe(str(reference[f"{case}/recipe"]))
         x2 = reference.get(f"{case}/x2")
         got = net.kernel(jnp.asarray(reference[f"{case}/x1"]),
-                         None if x2 is None else jnp.asarray(x2), "ntk", block_size=block_size)
+                         None if x2 is None else jnp.asarray(x2), "ntk", block_size=2)
         assert_matches(got, reference[f"{case}/ntk"])
 
 
-@pytest.mark.parametrize("method", ["eigh", "expm"])
+@pytest.mark.parametrize("method", ["eigh", "expm", "auto"])
 def test_gd_mse_predictions_match_neural_tangents(reference, x64, method):
-    f = K.ntk_gp_predict(reference["gd_mse/K"], reference["gd_mse/y"], reference["gd_mse/t"],
-                         lr=float(reference["gd_mse/lr"]), diag_reg=float(reference["gd_mse/diag_reg"]),
-                         method=method)
-    assert_matches(f, reference["gd_mse/f_train_t"])
+    args = dict(lr=float(reference["gd_mse/lr"]), diag_reg=float(reference["gd_mse/diag_reg"]),
+                method=method)
+    K_, y, times = reference["gd_mse/K"], reference["gd_mse/y"], reference["gd_mse/t"]
+    assert_matches(K.ntk_gp_predict(K_, y, times, **args), reference["gd_mse/f_train_t"])
+    # One time at a time: "auto" takes the Taylor series for t = 1 and 10 (lr t ||K|| /
+    # y.size = 0.05 and 0.5) and the eigendecomposition for t = 100 and 1000.
+    for t, want in zip(times, reference["gd_mse/f_train_t"]):
+        assert_matches(K.ntk_gp_predict(K_, y, t, **args), want)
 
 
 def test_recipes_are_neural_tangents_json(reference):

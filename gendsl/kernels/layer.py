@@ -106,8 +106,7 @@ def _evaluate(layer: "Layer", x1, x2, names: tuple[str, ...], block_size: int, f
             out["ntk"] = _to_output_layout(state.ntk, state)
         return out
 
-    n_max = max(x1.shape[0], 0 if x2 is None else x2.shape[0])
-    if block_size and block_size < n_max:
+    if block_size:
         return blockwise(unblocked, x1, x2, block_size)
     return unblocked(x1, x2)
 
@@ -177,6 +176,8 @@ class Layer:
                               "branches; merge them with FanInSum()")
         if block_size is None:
             block_size = auto_block_size(self, tuple(x1.shape[1:]))
+        if block_size >= max(x1.shape[0], 0 if x2 is None else x2.shape[0]):
+            block_size = 0  # one block (and one compiled program for every such size)
         values = _evaluate(self, x1, x2, names, int(block_size), len(out_shape) > 1)
         if isinstance(get, str):
             return values[get]
