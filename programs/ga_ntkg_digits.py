@@ -33,17 +33,10 @@ DEFAULTS = {
 }
 
 
-def widths(value):
-    """Hidden widths from a tuple or from ``--set hidden=256,256`` text."""
-    if isinstance(value, str):
-        value = [w for w in value.strip("()[] ").split(",") if w.strip()]
-    return tuple(int(w) for w in value)
-
-
 def build(cfg):
     """The GA-NTKg experiment for config ``cfg`` (see DEFAULTS)."""
     source = gd.datasets.digits(batch_size=cfg.batch_size, split="train", seed=cfg.seed)
-    G = gd.player("G", lambda rngs: gd.nn.MLP(cfg.latent, widths(cfg.hidden), 64, rngs=rngs,
+    G = gd.player("G", lambda rngs: gd.nn.MLP(cfg.latent, tuple(cfg.hidden), 64, rngs=rngs,
                                               out_shape=(8, 8, 1)), optax.adam(cfg.lr))
     fake = gd.named("fake", gd.sigmoid(G(gd.latent("z", cfg.latent))))
     loss = ntk_gp_loss(cnn_kernel(cfg.channels), gd.data("x"), fake, t=cfg.t,

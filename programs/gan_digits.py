@@ -30,17 +30,10 @@ def leaky_relu(x):
     return jax.nn.leaky_relu(x, 0.2)
 
 
-def widths(value):
-    """Hidden widths from a tuple or from ``--set hidden=256,256`` text."""
-    if isinstance(value, str):
-        value = [w for w in value.strip("()[] ").split(",") if w.strip()]
-    return tuple(int(w) for w in value)
-
-
 def build(cfg):
     """The GAN experiment for config ``cfg`` (see DEFAULTS)."""
     source = gd.datasets.digits(batch_size=cfg.batch_size, split="train", seed=cfg.seed)
-    hidden = widths(cfg.hidden)
+    hidden = tuple(cfg.hidden)
     adam = optax.adam(cfg.lr, b1=0.5)
     G = gd.player("G", lambda rngs: gd.nn.MLP(cfg.latent, hidden, 64, rngs=rngs,
                                               out_shape=(8, 8, 1)), adam)
