@@ -177,7 +177,7 @@ def test_points_take_plain_gradient_steps():
     init = np.random.default_rng(5).uniform(0.3, 0.7, size=(8, 2)).astype(np.float32)
     P = gd.points("P", init, optax.sgd(0.5), project=clip_to(0.0, 1.0))
     program = gd.program({P: ntk_gp_loss(NET, gd.data("x"), P(), t=1e4)})
-    loss = _loss_of_points(program, P, real)
+    loss = jax.jit(_loss_of_points(program, P, real))
     expected = np.clip(init - 0.5 * np.asarray(jax.grad(loss)(jnp.asarray(init))), 0, 1)
     _, end = _train_points(P, steps=1, real=real)
     np.testing.assert_allclose(end, expected, rtol=1e-5, atol=1e-7)
