@@ -101,10 +101,9 @@ def _evaluate(layer: "Layer", x1, x2, names: tuple[str, ...], block_size: int, f
     def unblocked(a, b):
         state = InputState(a, b, track_ntk="ntk" in names)
         state = require(layer.kernel_rule(state, full_out), full_out)
-        out = {"nngp": _to_output_layout(state.nngp, state)}
-        if "ntk" in names:
-            out["ntk"] = _to_output_layout(state.ntk, state)
-        return out
+        # Only what was asked leaves a block (the NNGP is computed for the NTK anyway,
+        # but tiles of it are not assembled when only the NTK is wanted).
+        return {name: _to_output_layout(getattr(state, name), state) for name in names}
 
     if block_size:
         return blockwise(unblocked, x1, x2, block_size)
