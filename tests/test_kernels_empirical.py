@@ -55,10 +55,15 @@ def test_empirical_ntk_equals_jacobian_contraction(x64):
 
 
 def test_empirical_ntk_of_a_kernel_network_module(x64):
-    """The finite module of a conv / pooling network (forward-over-reverse through it)."""
+    """The finite module of a network with every layer type (forward-over-reverse)."""
     cnn = K.serial(K.Conv(3, (2, 2), padding="SAME", W_std=1.3, b_std=0.2), K.Relu(),
-                   K.AvgPool((2, 2)), K.Flatten(), K.Dense(2, W_std=1.2, b_std=0.1))
+                   K.AvgPool((2, 2)),
+                   K.residual(K.Erf(a=1.2, b=0.7, c=0.1), K.Conv(3, (1, 1), b_std=0.1)),
+                   K.LeakyRelu(0.1), K.FanOut(2),
+                   K.parallel(K.GlobalAvgPool(), K.serial(K.Flatten(), K.Dense(3, W_std=1.1))),
+                   K.FanInSum(), K.Identity(), K.Dense(2, W_std=1.2, b_std=0.1))
     model = cnn.module((4, 4, 1), rngs=nnx.Rngs(3))
+    assert len(jax.tree.leaves(nnx.state(model, nnx.Param))) == 7  # 2 + 2 conv, 1 + 2 dense
     x1 = jax.random.normal(jax.random.key(4), (3, 4, 4, 1))
     x2 = jax.random.normal(jax.random.key(5), (2, 4, 4, 1))
     np.testing.assert_allclose(K.empirical_ntk(model, x1, x2), jacobian_ntk(model, x1, x2),

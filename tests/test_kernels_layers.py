@@ -23,10 +23,10 @@ def images(key, n, shape=(6, 6, 2)):
 
 CNN = K.serial(K.Conv(8, (3, 3), (2, 2), "SAME", W_std=1.3, b_std=0.2), K.Relu(),
                K.Conv(8, (2, 2), padding="VALID", W_std=1.2, b_std=0.1), K.LeakyRelu(0.1),
-               K.Flatten(), K.Dense(4, W_std=1.1, b_std=0.1), K.Erf(), K.Dense(1, W_std=1.5))
+               K.Flatten(), K.Dense(1, W_std=1.5))
 POOL = K.serial(K.Conv(8, (3, 3), padding="SAME", W_std=1.4, b_std=0.1), K.Relu(),
-                K.AvgPool((2, 2), padding="SAME", strides=(2, 2)), K.Erf(a=1.2, b=0.7, c=0.1),
-                K.residual(K.Relu(), K.Conv(8, (1, 1), W_std=1.0, b_std=0.05)),
+                K.AvgPool((2, 2), padding="SAME", strides=(2, 2)),
+                K.residual(K.Erf(a=1.2, b=0.7, c=0.1), K.Conv(8, (1, 1), W_std=1.0, b_std=0.05)),
                 K.GlobalAvgPool(), K.Dense(1, W_std=1.3, b_std=0.1))
 
 
@@ -139,6 +139,7 @@ def assert_gradient_matches_finite_differences(fn, x, key=0, h=1e-6):
     np.testing.assert_allclose(jnp.sum(grad * v), fd, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_input_gradients_against_finite_differences(x64):
     """Reverse mode through symmetric tiles (rematerialised) and through all-pairs layers."""
     x, y = images(6, 5), images(7, 3)
@@ -202,13 +203,6 @@ def test_finite_dense_module_follows_the_parameterization(parameterization):
     raw = module.kernel[...]
     expected_std = 1.0 if parameterization == "ntk" else 1.5 / 20
     assert abs(float(jnp.std(raw)) - expected_std) < 0.02 * expected_std
-
-
-def test_finite_module_of_a_pooling_residual_network_has_the_output_shape():
-    # (Conv, AvgPool, Flatten, Dense modules against Jacobians: test_kernels_empirical.)
-    module = POOL.module((6, 6, 2), rngs=nnx.Rngs(0))
-    assert nnx.jit(lambda m, x: m(x))(module, images(0, 3)).shape == (3, 1)
-    assert len(jax.tree.leaves(nnx.state(module, nnx.Param))) == 6  # 2 convs, 1 dense
 
 
 @pytest.mark.parametrize("build, message", [

@@ -12,6 +12,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -54,6 +55,7 @@ def _run():
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_sharded_kernel_and_ga_ntk_loss_agree_on_one_and_eight_devices():
     out = _run()
     one, eight = out["1"], out["8"]
