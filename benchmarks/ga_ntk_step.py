@@ -122,11 +122,7 @@ def main(argv=None) -> dict:
     rows = [measure(name, objective, args.n, args.reps)
             for name in args.networks for objective in ("gendsl", "eigh", "nt_objective")]
     venv = None if args.no_anchor else nt_anchor.find_venv(args.anchor_venv)
-    anchor = nt_anchor.run_anchor(venv) if venv else {}
-    for r in rows:
-        if r["anchor_workload"] in anchor:
-            r["neural_tangents_s"] = anchor[r["anchor_workload"]]
-            r["speedup"] = r["neural_tangents_s"] / r["gendsl_s"]
+    anchor = nt_anchor.compare(rows, venv, key="anchor_workload")
     print(f"GA-NTK step (value and grad w.r.t. fake), t={T}, float32, median of {args.reps} "
           f"({'with' if anchor else 'without'} neural-tangents anchor)")
     kernel_timing.print_table(rows, peak)

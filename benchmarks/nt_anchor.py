@@ -51,3 +51,14 @@ def run_anchor(venv: Path, timeout: float = 1800.0) -> dict[str, float]:
             row = json.loads(line)
             out[row["workload"]] = float(row["seconds"])
     return out
+
+
+def compare(rows: list[dict], venv: Optional[Path], key: str = "workload") -> dict[str, float]:
+    """Runs the anchor (when ``venv`` is given) and adds ``neural_tangents_s`` and
+    ``speedup`` to every row whose ``row[key]`` it measured; returns its timings."""
+    anchor = run_anchor(venv) if venv else {}
+    for r in rows:
+        if r[key] in anchor:
+            r["neural_tangents_s"] = anchor[r[key]]
+            r["speedup"] = r["neural_tangents_s"] / r["gendsl_s"]
+    return anchor

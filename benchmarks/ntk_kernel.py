@@ -61,11 +61,7 @@ def main(argv=None) -> dict:
     peak = kernel_timing.matmul_peak()
     rows = [measure(name, n, args.reps) for name in args.networks for n in args.sizes]
     venv = None if args.no_anchor else nt_anchor.find_venv(args.anchor_venv)
-    anchor = nt_anchor.run_anchor(venv) if venv else {}
-    for r in rows:
-        if r["workload"] in anchor:
-            r["neural_tangents_s"] = anchor[r["workload"]]
-            r["speedup"] = r["neural_tangents_s"] / r["gendsl_s"]
+    anchor = nt_anchor.compare(rows, venv)
     print(f"NTK kernels, float32, median of {args.reps} after warm-up "
           f"({'with' if anchor else 'without'} neural-tangents anchor)")
     kernel_timing.print_table(rows, peak)
