@@ -27,6 +27,7 @@ DEFAULTS = {
     "latent": 32,
     "hidden": (25, 25),
     "ema": 0.999,             # generator EMA decay for sampling (0: off)
+    "stratified": True,       # equal counts of every mode per batch, as the reference code
 }
 
 METHODS = {"euler": gd.euler, "heun": gd.heun, "rk4": gd.rk4}
@@ -36,7 +37,8 @@ def build(cfg):
     """The ODE-GAN experiment for config ``cfg`` (see DEFAULTS)."""
     if cfg.method not in METHODS:
         raise gd.errors.ConfigError(f"method={cfg.method!r}: choose one of {sorted(METHODS)}")
-    source = gd.datasets.grid16(batch_size=cfg.batch_size, seed=cfg.seed)
+    source = gd.datasets.grid16(batch_size=cfg.batch_size, seed=cfg.seed,
+                                stratified=cfg.stratified)
     plain = optax.sgd(1.0)  # unused by the ODE solver's plain steps
     G = gd.player("G", lambda rngs: gd.nn.MLP(cfg.latent, cfg.hidden, 2, rngs=rngs), plain)
     D = gd.player("D", lambda rngs: gd.nn.MLP(2, cfg.hidden, 1, rngs=rngs), plain)

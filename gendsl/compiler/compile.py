@@ -9,6 +9,10 @@ its ``data`` axis (``jax.jit`` with ``NamedSharding``, the successor of ``pmap``
 A step whose losses or new parameters are not finite is not applied: the state keeps
 its parameters, advances its step counter and key, and counts the event in
 ``nonfinite_streak`` / ``nonfinite_total``; the runner decides when to stop.
+
+Module state (batch statistics, dropout counters) updated by the step's objectives is
+carried in ``TrainState.rest`` (see :mod:`gendsl.compiler.game`). Sampling, ``apply``
+and ``evaluate`` run modules in eval mode and never change the state.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gendsl.compiler.game import Game
+from gendsl.compiler.game import Game, take_module_state
 from gendsl.compiler.lowering import LoweringContext
 from gendsl.compiler.state import TrainState
 from gendsl.errors import ProgramError, ShapeMismatchError
@@ -35,6 +39,17 @@ def _all_finite(tree) -> jax.Array:
     leaves = [jnp.abs(jnp.ravel(x) * 0).astype(jnp.float32) for x in jax.tree.leaves(tree)
               if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
     return jnp.sum(jnp.concatenate(leaves)) == 0.0 if leaves else jnp.array(True)
+
+
+def _updated_rest(rest: Mapping[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
+    # the carried state keeps its dtypes (a scan carry must not change type)
+    new = dict(rest)
+    for name, value in updates.items():
+        if name in new:
+            new[name] = jax.tree.map(
+                lambda old, v: v if jnp.result_type(v) == jnp.result_type(old)
+                else jnp.asarray(v).astype(jnp.result_type(old)), new[name], value)
+    return new
 
 
 class CompiledProgram:
@@ -194,13 +209,15 @@ class CompiledProgram:
                                "(or your sampler's term) to gd.program")
         if n not in self._sample:
             def fn(params, rest, key):
-                ctx = LoweringContext(self._statics, params, rest, {}, key, batch_size=n)
+                ctx = LoweringContext(self._statics, params, rest, {}, key, batch_size=n,
+                                      train=False)
                 return ctx.eval(self.program.samples)
             self._sample[n] = jax.jit(fn)
         params = {**state.params, **state.ema}
         return self._sample[n](params, state.rest, key)
 
-    def apply(self, state: TrainState, player: str, *args: Any, method: str | None = None):
+    def apply(self, state: TrainState, player: str, *args: Any, method: str | None = None,
+              train: bool = False):
         """Applies player ``player`` with the state's parameters to arrays (jitted).
 
         Args:
@@ -208,19 +225,23 @@ class CompiledProgram:
           player: the player's name.
           *args: its inputs.
           method: a module method to call instead of ``__call__``.
+          train: run the module in training mode (batch statistics of ``args``,
+            dropout on); the default is eval mode. The state is never updated.
         Returns:
           The module's output, e.g. an encoder's ``(mean, log_var)``.
         """
         p = self.program.player(player)
-        key = (player, method)
+        key = (player, method, bool(train))
         if key not in self._apply:
             static = self._statics[player]
-            self._apply[key] = jax.jit(lambda params, rest, *a: p.call(static, params, rest, a, method))
+            self._apply[key] = jax.jit(
+                lambda params, rest, *a: p.call(static, params, rest, a, method, train=train))
         return self._apply[key](state.params[player], state.rest.get(player, {}), *args)
 
     def evaluate(self, state: TrainState, batch: Mapping[str, Any],
                  key: jax.Array | None = None) -> dict[str, jax.Array]:
-        """Evaluates every objective (and its named metrics) without updating.
+        """Evaluates every objective (and its named metrics) without updating, with
+        modules in eval mode.
 
         Args:
           state: a train state.
@@ -234,7 +255,7 @@ class CompiledProgram:
 
     # -- the step --------------------------------------------------------------------
     def _evaluate_fn(self, params, rest, batch, key):
-        game = Game(self.program, self._statics, rest, self.mesh)
+        game = Game(self.program, self._statics, rest, self.mesh, train=False)
         out = {}
         for n in game.players:
             loss, records = game.loss(n, params, batch, key)
@@ -248,21 +269,23 @@ class CompiledProgram:
         game = Game(self.program, self._statics, state.rest, self.mesh)
         params, opt_state, solver_state, losses, metrics = self.solver.update(
             game, state.params, state.opt_state, state.solver_state, batch, step_key)
+        metrics, updates = take_module_state(metrics)
+        rest = _updated_rest(state.rest, updates)
         ok = jnp.array(True)
         if self.guard_nonfinite:
             ok = _all_finite(losses) & _all_finite({n: params[n] for n in game.players})
             # a conditional rather than a select per leaf: one op, whatever the tree size
-            params, opt_state, solver_state = jax.lax.cond(
+            params, opt_state, solver_state, rest = jax.lax.cond(
                 ok, lambda new, old: new, lambda new, old: old,
-                (params, opt_state, solver_state),
-                (state.params, state.opt_state, state.solver_state))
+                (params, opt_state, solver_state, rest),
+                (state.params, state.opt_state, state.solver_state, state.rest))
         ema = {n: jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, state.ema[n], params[n])
                for n, d in ((p.name, d) for p, d in self.program.ema)}
         bad = (~ok).astype(jnp.int32)
         new = TrainState(step=state.step + 1, params=params, opt_state=opt_state, ema=ema,
                          key=key, nonfinite_streak=(state.nonfinite_streak + 1) * bad,
                          nonfinite_total=state.nonfinite_total + bad,
-                         solver_state=solver_state, rest=state.rest)
+                         solver_state=solver_state, rest=rest)
         out = {f"{n}/loss": v for n, v in losses.items()}
         out.update(metrics)
         out["nonfinite"] = bad

@@ -5,6 +5,14 @@ every node is evaluated once per context (memoised by identity), latents are dra
 the context's key folded with their names, and player applications merge the player's
 static graph with the parameters being differentiated. This is also the object that
 lazy primitives receive as ``ctx``.
+
+Module state (batch statistics, dropout counters) is threaded through the player
+applications of the term tree in evaluation order: each ``Apply`` of a stateful player
+sees the state the previous one left, and the last state is in :attr:`rest_updates`.
+Only the term tree's own applications update state; ``ctx.apply`` (what primitives use,
+e.g. inside an inner maximisation) and the child contexts of ``ctx.eval(term,
+substitutions)`` (gradient penalties at interpolates) read the state without updating
+it, so no value computed inside a primitive's own transformation escapes it.
 """
 
 from __future__ import annotations
@@ -53,13 +61,15 @@ class LoweringContext:
         applied to inputs of one per-example shape (real and fake samples agree).
       latents: optional ``{latent name: draw}`` already drawn for this key; other
         latents are drawn when first evaluated.
+      train: run modules in training mode and collect their state updates; False
+        uses eval mode (running averages, no dropout) and updates nothing.
     """
 
     def __init__(self, statics: Mapping[str, Any], params: Mapping[str, Any],
                  rest: Mapping[str, Any], batch: Mapping[str, Any], key: jax.Array, *,
                  batch_size: int | None = None, mesh: Any = None,
                  shape_log: dict | None = None, latents: Mapping[str, Any] | None = None,
-                 _memo: dict | None = None,
+                 train: bool = True, _memo: dict | None = None,
                  _counter: _Counter | None = None, _records: dict | None = None):
         self.statics, self.params, self.rest, self.batch = statics, params, rest, batch
         self._key, self.mesh = key, mesh
@@ -69,6 +79,8 @@ class LoweringContext:
         self._memo = {} if _memo is None else _memo
         self._counter = _counter or _Counter()
         self.records: dict[str, Any] = {} if _records is None else _records
+        self.train = train
+        self.rest_updates: dict[str, Any] = {}
 
     # -- the API lazy primitives use -------------------------------------------------
     @property
@@ -98,7 +110,8 @@ class LoweringContext:
             child = LoweringContext(
                 self.statics, self.params, self.rest, self.batch, self._key,
                 batch_size=self._batch_size, mesh=self.mesh, shape_log=self.shape_log,
-                latents=self.latents, _memo={id(t): v for t, v in substitutions.items()},
+                latents=self.latents, train=self.train,
+                _memo={id(t): v for t, v in substitutions.items()},
                 _counter=self._counter, _records=self.records)
             return child.eval(term)
         if not isinstance(term, Term):
@@ -113,8 +126,13 @@ class LoweringContext:
         name = player.name
         if name not in self.params:
             raise ProgramError(f"player {name!r} is not part of this program")
-        return player.call(self.statics[name], self.params[name], self.rest.get(name, {}),
-                           args, method)
+        return player.call(self.statics[name], self.params[name], self.state_of(name),
+                           args, method, train=self.train)
+
+    def state_of(self, name: str) -> Any:
+        """Returns player ``name``'s current non-parameter state (after the updates of
+        the applications evaluated so far)."""
+        return self.rest_updates.get(name, self.rest.get(name, {}))
 
     def key(self) -> jax.Array:
         """Returns a fresh PRNG key (deterministic given the evaluation's key)."""
@@ -181,7 +199,13 @@ class LoweringContext:
                 "samples must have the same shape: check the generator's output size "
                 "against the data")
         try:
-            return self.apply(t.player, *args, method=t.method)
+            static = self.statics.get(name)
+            if not (self.train and name in self.params and static is not None
+                    and static.stateful):
+                return self.apply(t.player, *args, method=t.method)
+            out, self.rest_updates[name] = t.player.call_with_state(
+                static, self.params[name], self.state_of(name), args, t.method)
+            return out
         except GendslError:
             raise
         except Exception as e:

@@ -52,6 +52,7 @@ class Alternating(Solver):
             for _ in range(k):
                 b = jax.tree.map(lambda a: a[i], batch) if self.fresh_batches else batch
                 loss, g, records = game.grad(name, params, b, keys[i])
+                game = game.with_module_state(records)  # the next update sees its stats
                 params[name], opt_state[name] = game.apply_optimizer(
                     name, g, params[name], opt_state[name])
                 losses[name] = loss

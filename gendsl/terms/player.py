@@ -10,6 +10,13 @@ Applying a player to terms (``G(z)``) builds an :class:`Apply` term. The compile
 each module once (``nnx.split``) into a static graph definition and pure parameter
 pytrees (plain nested dicts), and merges them back at trace time only, so a step is a
 pure function of arrays.
+
+Modules with non-parameter state (``nnx.BatchNorm``'s running statistics, the counters
+of ``nnx.Dropout``'s random stream) run in two modes. In training (the objectives of a
+step) :meth:`Player.call_with_state` returns the state the module left behind, and the
+compiler carries it to the next step. Sampling and evaluation use the module's eval
+mode (``nnx.view(module, deterministic=True, use_running_average=True)``): running
+averages, no dropout.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ class PlayerStatic:
 
     Attributes:
       graphdef: the module's ``nnx.GraphDef`` (None for a points player).
+      eval_graphdef: the graph definition of the module in eval mode (dropout off,
+        batch norm on running averages); None for modules without such switches.
       params_template: flat ``nnx`` state of the parameters: paths, variable types and
         shapes (no values).
       rest_template: the same for the other variables (batch stats, rng counters),
@@ -44,6 +53,12 @@ class PlayerStatic:
     graphdef: Any = None
     params_template: Any = None
     rest_template: Any = None
+    eval_graphdef: Any = None
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the module has non-parameter state that a forward pass may update."""
+        return bool(self.rest_template)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -110,12 +125,38 @@ class Player:
         return static, _shapes(params), _shapes(rest)
 
     def call(self, static: PlayerStatic, params: Any, rest: Any, args: tuple,
-             method: str | None) -> Any:
-        """Applies the module with ``params`` to ``args`` (a pure function of arrays)."""
-        module = nnx.merge(static.graphdef, _unflat(static.params_template, params),
+             method: str | None, *, train: bool = True) -> Any:
+        """Applies the module with ``params`` to ``args`` (a pure function of arrays).
+
+        Args:
+          static: the player's :class:`PlayerStatic`.
+          params: its parameters (nested dict).
+          rest: its non-parameter state (nested dict); updates are discarded.
+          args: array inputs.
+          method: a module method to call instead of ``__call__``.
+          train: False runs the module in eval mode (see the module docstring).
+        Returns:
+          The module's output.
+        """
+        graphdef = static.graphdef if train or static.eval_graphdef is None else static.eval_graphdef
+        module = nnx.merge(graphdef, _unflat(static.params_template, params),
                            _unflat(static.rest_template, rest))
         fn = module if method is None else getattr(module, method)
         return fn(*args)
+
+    def call_with_state(self, static: PlayerStatic, params: Any, rest: Any, args: tuple,
+                        method: str | None) -> tuple[Any, Any]:
+        """Applies the module in training mode and returns the state it leaves behind.
+
+        Returns:
+          ``(output, new rest)``: the new rest has the structure of ``rest`` (updated
+          batch statistics, advanced random-stream counters).
+        """
+        module = nnx.merge(static.graphdef, _unflat(static.params_template, params),
+                           _unflat(static.rest_template, rest))
+        fn = module if method is None else getattr(module, method)
+        out = fn(*args)
+        return out, nnx.to_pure_dict(nnx.state(module, nnx.Not(nnx.Param)))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -137,12 +178,15 @@ class Points(Player):
             self.module(jax.random.key(0)) if callable(self.module) else self.module))
         return PlayerStatic(), value, {}
 
-    def call(self, static, params, rest, args, method):
+    def call(self, static, params, rest, args, method, *, train=True):
         if args or method is not None:
             raise ProgramError(
                 f"points player {self.name!r} takes no inputs: write {self.name}() for "
                 "its samples")
         return params
+
+    def call_with_state(self, static, params, rest, args, method):
+        return self.call(static, params, rest, args, method), rest
 
 
 def player(name: str, module: Any, optimizer: optax.GradientTransformation | None = None,
@@ -245,8 +289,28 @@ def _split(module: nnx.Module) -> tuple[PlayerStatic, Any, Any]:
         return [(path, var.replace(_shapes(var.get_value())))
                 for path, var in nnx.to_flat_state(state)]
 
-    static = PlayerStatic(graphdef, template(params), template(rest))
+    static = PlayerStatic(graphdef, template(params), template(rest), _eval_graphdef(module))
     return static, nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
+
+
+def _eval_graphdef(module: nnx.Module) -> Any:
+    # what Module.eval() / nnx.view(deterministic=True, use_running_average=True) do,
+    # but without copying values: nnx.view cannot copy the abstract modules of
+    # Player.abstract (their RNG keys are ShapeDtypeStructs). The attributes are static,
+    # so flipping them, taking the graphdef and restoring them leaves the module as it was.
+    flipped = []
+    for _, sub in nnx.iter_modules(module):
+        for attribute in ("deterministic", "use_running_average"):
+            if getattr(sub, attribute, None) is False:
+                setattr(sub, attribute, True)
+                flipped.append((sub, attribute))
+    if not flipped:
+        return None
+    try:
+        return nnx.graphdef(module)
+    finally:
+        for sub, attribute in flipped:
+            setattr(sub, attribute, False)
 
 
 def _shapes(tree: Any) -> Any:
