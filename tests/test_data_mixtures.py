@@ -127,6 +127,22 @@ def test_sample_is_seeded_and_separate_from_batches():
     assert src.sample(5, seed=0).dtype == np.float32
 
 
+@pytest.mark.parametrize("batch_size", [512, 100])
+def test_stratified_batches_hold_equal_counts_of_every_mode(batch_size):
+    src = grid16(batch_size=batch_size, stratified=True)
+    for index in range(3):
+        x = src.batch(index)["x"]
+        nearest = np.argmin(((x[:, None, :] - src.centres[None]) ** 2).sum(-1), axis=1)
+        counts = np.bincount(nearest, minlength=16)
+        assert counts.max() - counts.min() <= (0 if batch_size % 16 == 0 else 1), counts
+        assert counts.sum() == batch_size
+    np.testing.assert_array_equal(src.batch(1)["x"], grid16(batch_size, stratified=True).batch(1)["x"])
+    # the order is shuffled and the noise is random: not a tiled copy of the centres
+    assert not np.array_equal(nearest[:16], np.arange(16))
+    assert np.std(x - src.centres[nearest]) == pytest.approx(0.02, rel=0.15)
+    assert src != grid16(batch_size=batch_size) and "stratified=True" in repr(src)
+
+
 def test_general_mixture_in_three_dimensions():
     src = mixture(np.eye(3), std=0.01, batch_size=8)
     assert isinstance(src, Mixture) and src.sample_kind is None
@@ -142,6 +158,7 @@ def test_general_mixture_in_three_dimensions():
         (dict(centres=[[0.0, 0.0]], std=0.0), "std"),
         (dict(centres=[[0.0, 0.0]], std=0.1, batch_size=0), "batch_size"),
         (dict(centres=[[0.0, 0.0]], std=0.1, seed=-1), "seed"),
+        (dict(centres=[[0.0, 0.0]], std=0.1, stratified="yes"), "stratified"),
     ],
 )
 def test_bad_arguments_raise_data_errors(kwargs, match):
