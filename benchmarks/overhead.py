@@ -40,7 +40,7 @@ from gendsl.run import build_experiment, load_program_file, program_config
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def hand_written(cfg, key):
+def hand_written(cfg, hidden, key):
     """The same GAN step written directly with nnx.split / optax / jax.jit.
 
     Parameters travel as flat lists of arrays (the cheapest pytrees to dispatch) and are
@@ -48,8 +48,8 @@ def hand_written(cfg, key):
     is the fastest hand-written form we know, not a strawman.
     """
     k_g, k_d = jax.random.split(jax.random.fold_in(key, 0))
-    gdef, g_state = nnx.split(gd.nn.MLP(cfg.latent, cfg.hidden, 2, rngs=nnx.Rngs(k_g)), nnx.Param)
-    ddef, d_state = nnx.split(gd.nn.MLP(2, cfg.hidden, 1, rngs=nnx.Rngs(k_d)), nnx.Param)
+    gdef, g_state = nnx.split(gd.nn.MLP(cfg.latent, hidden, 2, rngs=nnx.Rngs(k_g)), nnx.Param)
+    ddef, d_state = nnx.split(gd.nn.MLP(2, hidden, 1, rngs=nnx.Rngs(k_d)), nnx.Param)
     g_leaves, g_tree = jax.tree.flatten(g_state)
     d_leaves, d_tree = jax.tree.flatten(d_state)
     G = lambda p, z: nnx.merge(gdef, jax.tree.unflatten(g_tree, p))(z)
@@ -114,14 +114,15 @@ def measure(batch_size: int, steps: int, reps: int) -> dict:
     host = exp.source.batches(0, n)                          # the same data for every loop
     singles = [{"x": host["x"][i]} for i in range(n)]
     fused_batches = [{"x": host["x"][i:i + K]} for i in range(0, n, K)]
-    step, state = hand_written(cfg, jax.random.key(0))
+    hidden = module.hidden_widths(cfg)
+    step, state = hand_written(cfg, hidden, jax.random.key(0))
     hand_fused = jax.jit(lambda st, bs: jax.lax.scan(step.__wrapped__ if hasattr(step, "__wrapped__")
                                                      else step, st, bs), donate_argnums=0)
     single = gd.compile(exp.program)
     fused = gd.compile(exp.program, steps_per_call=K)
     times = time_loops(reps=reps, loops={
         "hand": (step, state, singles),
-        "hand_fused": (hand_fused, hand_written(cfg, jax.random.key(0))[1], fused_batches),
+        "hand_fused": (hand_fused, hand_written(cfg, hidden, jax.random.key(0))[1], fused_batches),
         "gendsl": (single.step, single.init(jax.random.key(0), singles[0]), singles),
         "gendsl_fused": (fused.step, fused.init(jax.random.key(0), singles[0]), fused_batches),
     })

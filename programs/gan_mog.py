@@ -37,12 +37,17 @@ def widths(value):
     return tuple(int(w) for w in value)
 
 
+def hidden_widths(cfg):
+    """The hidden widths ``cfg`` asks for: ``--set hidden=...`` or the data's default."""
+    return widths(cfg.hidden) if cfg.hidden else HIDDEN[cfg.data]
+
+
 def build(cfg):
     """The GAN experiment for config ``cfg`` (see DEFAULTS)."""
     if cfg.data not in SOURCES:
         raise gd.errors.ConfigError(f"data={cfg.data!r}: choose one of {sorted(SOURCES)}")
     source = SOURCES[cfg.data](batch_size=cfg.batch_size, seed=cfg.seed)
-    hidden = widths(cfg.hidden) if cfg.hidden else HIDDEN[cfg.data]
+    hidden = hidden_widths(cfg)
     adam = optax.adam(cfg.lr, b1=0.5)
     G = gd.player("G", lambda rngs: gd.nn.MLP(cfg.latent, hidden, 2, rngs=rngs), adam)
     D = gd.player("D", lambda rngs: gd.nn.MLP(2, hidden, 1, rngs=rngs), adam)

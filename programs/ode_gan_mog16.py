@@ -28,6 +28,7 @@ DEFAULTS = {
     "hidden": (25, 25),
     "ema": 0.999,             # generator EMA decay for sampling (0: off)
     "stratified": True,       # equal counts of every mode per batch, as the reference code
+    "coupling": "joint",      # joint | per_player (the reference code's splitting)
 }
 
 METHODS = {"euler": gd.euler, "heun": gd.heun, "rk4": gd.rk4}
@@ -46,6 +47,6 @@ def build(cfg):
     fake = gd.named("fake", G(z))
     reg = gd.grad_norm_penalty(D, of=G, weight=cfg.lam) if cfg.lam else None
     program = gd.program({D: L.nonsaturating_d(D(x), D(fake)), G: L.nonsaturating_g(D(fake))},
-                         METHODS[cfg.method](cfg.h, regularizer=reg), samples=fake,
+                         METHODS[cfg.method](cfg.h, regularizer=reg, coupling=cfg.coupling), samples=fake,
                          ema={G: cfg.ema} if cfg.ema else None)
     return gd.Experiment(program, source)

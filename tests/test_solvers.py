@@ -73,6 +73,29 @@ def test_integrators_have_their_order_on_a_linear_flow(make, order):
     np.testing.assert_allclose(rates, order, atol=0.15)
 
 
+def test_per_player_coupling_integrates_each_flow_with_the_others_frozen():
+    """coupling="per_player" (ODE-GAN's reference code): x integrates dx/dt = -m x - y0
+    with y frozen at y0, and y its own flow with x frozen. RK4 on dx/dt = a x + f takes
+    x1 = R(ah) x0 + h f (R(ah) - 1) / (ah) with R(z) = 1 + z + z^2/2 + z^3/6 + z^4/24.
+    The joint RK4 step differs at O(h^2)."""
+    h, m, x0, y0 = 0.1, 0.3, 1.0, 0.5
+    z = -m * h
+    R = 1 + z + z ** 2 / 2 + z ** 3 / 6 + z ** 4 / 24
+    expected = (R * x0 + h * (-y0) * (R - 1) / z, R * y0 + h * x0 * (R - 1) / z)
+    with jax.enable_x64(True):
+        got = {}
+        for coupling in ("per_player", "joint"):
+            prog, _ = _rotation_game(gd.rk4(h, coupling=coupling))
+            c = gd.compile(prog)
+            state, _ = c.step(c.init(jax.random.key(0)), {})
+            got[coupling] = (float(state.params["x"][0]), float(state.params["y"][0]))
+    np.testing.assert_allclose(got["per_player"], expected, rtol=1e-12)
+    assert abs(got["joint"][0] - expected[0]) > 1e-4
+    assert "coupling='per_player'" in gd.rk4(h, coupling="per_player").describe()
+    with pytest.raises(gd.errors.SolverError, match="coupling"):
+        gd.rk4(h, coupling="gauss_seidel")
+
+
 @pytest.mark.parametrize("make", [gd.euler, gd.heun, gd.rk4])
 def test_regulariser_update_carries_exactly_h_lambda(make):
     """With and without the penalty, steps differ by exactly -h*lam*grad_D |grad_G L_G|^2

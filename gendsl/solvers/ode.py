@@ -12,6 +12,12 @@ starting point and enters the weighted combination of the stages, not the points
 which the later stages are evaluated. The step is a plain step
 of size ``h``; with ``use_optimizers=True`` the combined direction is instead fed to
 each player's optax optimizer as its gradient.
+
+``coupling="joint"`` (the default) integrates the game's flow: every stage is evaluated
+with every player at its stage point. ``coupling="per_player"`` is what ODE-GAN's
+reference code does: each player integrates its own flow with the other players frozen
+at the start of the step (a Jacobi splitting of the same vector field, first-order
+accurate in the coupling, with the same cost).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from gendsl.errors import SolverError, TableauError
 from gendsl.solvers.base import Solver, require_players
 from gendsl.solvers.regularizer import GradNormPenalty
 from gendsl.solvers.tableau import EULER, HEUN, RK4, ButcherTableau
+
+
+COUPLINGS = ("joint", "per_player")
 
 
 def _axpy(alpha, x, y):
@@ -44,6 +53,8 @@ class ODESolver(Solver):
         ``stages`` batches).
       use_optimizers: feed ``-sum_i b_i k_i`` to each player's optax optimizer instead
         of taking the plain step ``h * sum_i b_i k_i``.
+      coupling: ``"joint"`` (the game's flow) or ``"per_player"`` (each player's stages
+        see the others at the start of the step, as in ODE-GAN's reference code).
     """
 
     tableau: ButcherTableau
@@ -52,8 +63,13 @@ class ODESolver(Solver):
     fresh_latents: bool = False
     fresh_batches: bool = False
     use_optimizers: bool = False
+    coupling: str = "joint"
 
     def __post_init__(self):
+        if self.coupling not in COUPLINGS:
+            raise SolverError(
+                f"ODE solver {getattr(self.tableau, 'name', '?')!r}: coupling="
+                f"{self.coupling!r}; choose one of {COUPLINGS}")
         if not isinstance(self.tableau, ButcherTableau):
             raise TableauError(
                 f"an ODE solver needs a ButcherTableau (gd.tableau(...)), got "
@@ -80,6 +96,8 @@ class ODESolver(Solver):
         for flag in ("fresh_latents", "fresh_batches", "use_optimizers"):
             if getattr(self, flag):
                 opts.append(f"{flag}=True")
+        if self.coupling != "joint":
+            opts.append(f"coupling={self.coupling!r}")
         return f"{self.tableau.name}({', '.join(opts)})"
 
     def check(self, program) -> None:
@@ -103,7 +121,10 @@ class ODESolver(Solver):
                     y = {n: _axpy(self.h * a, ks[j][n], y[n]) for n in names}
             b = jax.tree.map(lambda x: x[i], batch) if self.fresh_batches else batch
             k_key = jax.random.fold_in(key, i) if self.fresh_latents else key
-            grads, stage_losses, stage_metrics = game.field({**params, **y}, b, k_key)
+            if i == 0 or self.coupling == "joint":
+                grads, stage_losses, stage_metrics = game.field({**params, **y}, b, k_key)
+            else:  # each player moves alone, the others stay at the step's start
+                grads = {n: game.grad(n, {**params, n: y[n]}, b, k_key)[1] for n in names}
             k = {n: jax.tree.map(lambda g: -g, grads[n]) for n in names}
             if i == 0:
                 losses, metrics = stage_losses, dict(stage_metrics)
@@ -133,7 +154,7 @@ class ODESolver(Solver):
 
 def ode(tableau: ButcherTableau, h: float, *, regularizer: GradNormPenalty | None = None,
         fresh_latents: bool = False, fresh_batches: bool = False,
-        use_optimizers: bool = False) -> ODESolver:
+        use_optimizers: bool = False, coupling: str = "joint") -> ODESolver:
     """Returns a solver integrating the game's gradient flow with ``tableau``.
 
     Args:
@@ -143,10 +164,12 @@ def ode(tableau: ButcherTableau, h: float, *, regularizer: GradNormPenalty | Non
       fresh_latents: new latent draws at every stage.
       fresh_batches: a new source batch at every stage.
       use_optimizers: pass the integrated direction to each player's optax optimizer.
+      coupling: ``"joint"`` or ``"per_player"`` (see the module docstring).
     Returns:
       An :class:`ODESolver`.
     """
-    return ODESolver(tableau, float(h), regularizer, fresh_latents, fresh_batches, use_optimizers)
+    return ODESolver(tableau, float(h), regularizer, fresh_latents, fresh_batches,
+                     use_optimizers, coupling)
 
 
 def euler(h: float, **options) -> ODESolver:
