@@ -117,6 +117,21 @@ def test_fingerprint_is_stable_across_processes_and_sensitive():
     assert gd.fingerprint(gan(hidden=17)[0]) != here       # parameter shapes changed
 
 
+def test_kernel_layers_print_short_but_fingerprint_in_full():
+    from gendsl.kernels import Dense, Relu, serial
+
+    def program(w_std):
+        P = gd.points("P", np.zeros((4, 2), np.float32), optax.sgd(1.0))
+        net = serial(Dense(8, W_std=w_std), Relu(), Dense(1))
+        return gd.program({P: gd.ntk_gp_loss(net, gd.data("x"), P(), t=10.0)}, gd.minimize())
+
+    a, b = program(2 ** 0.5), program(2 ** 0.5 + 1e-9)
+    assert "ntk_gp_loss(Serial(Dense(8, W_std=1.414), Relu(), Dense(1)), x, P(), 10.0" in gd.show(a)
+    assert gd.show(a) == gd.show(b)
+    assert gd.fingerprint(a) != gd.fingerprint(b)
+    assert gd.fingerprint(a) == gd.fingerprint(program(2 ** 0.5))
+
+
 def test_points_player_and_primitive_render():
     P = gd.points("X", np.zeros((5, 2), np.float32), optax.sgd(1.0))
     assert show_term(gd.sq_norm(P())) == "sq_norm(X())"

@@ -14,6 +14,7 @@ From these, :meth:`Layer.kernel` and :meth:`Layer.module` work on any layer or n
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 from typing import Optional, Sequence, Union
 
@@ -107,6 +108,18 @@ def _evaluate(layer: "Layer", x1, x2, names: tuple[str, ...], block_size: int, f
     return unblocked(x1, x2)
 
 
+def _describe_value(value) -> str:
+    if isinstance(value, Layer):
+        return value.describe()
+    if isinstance(value, (tuple, list)):
+        if value and all(isinstance(v, Layer) for v in value):
+            return ", ".join(v.describe() for v in value)
+        return "(" + ", ".join(_describe_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return repr(value)
+
+
 class Layer:
     """Mixin giving every layer spec ``kernel`` and ``module``; subclasses are frozen dataclasses."""
 
@@ -132,6 +145,24 @@ class Layer:
     def name(self) -> str:
         """The layer's name in neural-tangents' vocabulary."""
         return type(self).__name__
+
+    def describe(self) -> str:
+        """Short text for :func:`gendsl.show`: fields left at their defaults are omitted,
+        floats have 4 significant digits, sub-layers are written inline. (Fingerprints
+        hash the full ``repr``, so two specs that print alike still differ there.)
+
+        >>> from gendsl.kernels import Dense, Relu, serial
+        >>> serial(Dense(64, W_std=2 ** 0.5), Relu(), Dense(1)).describe()
+        'Serial(Dense(64, W_std=1.414), Relu(), Dense(1))'
+        """
+        parts = []
+        for i, f in enumerate(dataclasses.fields(self)):
+            value = getattr(self, f.name)
+            if f.default is not dataclasses.MISSING and value == f.default:
+                continue
+            text = _describe_value(value)
+            parts.append(text if i == 0 else f"{f.name}={text}")
+        return f"{self.name}({', '.join(parts)})"
 
     def kernel(self, x1: jax.Array, x2: Optional[jax.Array] = None, get: Get = ("nngp", "ntk"),
                *, block_size: Optional[int] = None):

@@ -1,8 +1,9 @@
 """A program's fingerprint: a stable hash stored with every checkpoint.
 
 Two programs have the same fingerprint when they print the same (:func:`gendsl.show`:
-solver, players, sources, objectives) and their players' parameters have the same
-paths, shapes and dtypes. Optimizer hyperparameters are not part of it (optax
+solver, players, sources, objectives), the static arguments of their primitives have
+the same full ``repr`` (``show`` may abbreviate them, e.g. kernel layers) and their
+players' parameters have the same paths, shapes and dtypes. Optimizer hyperparameters are not part of it (optax
 optimizers are closures), so a run may resume with, say, a changed learning rate.
 """
 
@@ -12,8 +13,11 @@ import hashlib
 
 import jax
 
+from gendsl.terms.player import Player
+from gendsl.terms.primitive import PrimitiveCall
 from gendsl.terms.program import Program
 from gendsl.terms.show import show
+from gendsl.terms.term import Term, walk
 
 
 def fingerprint(program) -> str:
@@ -28,6 +32,12 @@ def fingerprint(program) -> str:
     if isinstance(program, StagedProgram):
         return stages_fingerprint(program)
     h = hashlib.sha256(show(program).encode())
+    for root in program.terms():
+        for t in walk(root):
+            if isinstance(t, PrimitiveCall):
+                for v in (*t.args, *(v for _, v in t.kwargs)):
+                    if hasattr(v, "describe") and not isinstance(v, (Term, Player)):
+                        h.update(repr(v).encode())
     for p in program.players:
         _, params, _ = p.abstract()
         for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:

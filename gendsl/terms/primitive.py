@@ -112,6 +112,9 @@ def render_static(value: Any, show: Callable[[Term], str]) -> str:
         return f"array{tuple(value.shape)}"
     if callable(value) and hasattr(value, "__qualname__"):
         return value.__qualname__
+    describe = getattr(value, "describe", None)
+    if callable(describe):  # a spec with a short text of its own (kernel layers)
+        return describe()
     text = repr(value)
     return type(value).__name__ if " at 0x" in text else text
 
