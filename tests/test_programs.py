@@ -102,8 +102,9 @@ def test_ode_gan_rk4_covers_all_16_modes_and_plain_euler_collapses(tmp_path):
     """ODE-GAN's setting (2x25 ReLU MLPs, latent 32, h = 0.1, lambda = 0.07, joint RK4,
     stratified batches) at batch 128 for 20k steps (t = 2000), against Euler at the same
     h with lambda = 0. With seed 2, RK4 covers all 16 modes from step 15k on (and stays
-    there to 40k); across seeds 0-5, 4 of 6 RK4 runs cover 16/16 by 30k steps and the
-    others 12-13 (benchmarks/ode_gan_study.py). Every Euler run collapses."""
+    there to 40k); across seeds 0-5, 4 of 6 RK4 runs cover 16/16 by 20k steps and the
+    others stay at 10-13 up to 40k (benchmarks/ode_gan_study.py). Every Euler run
+    collapses onto 0-1 modes."""
     common = ["steps=20000", "batch_size=128", "checkpoint_every=20000", "seed=2"]
     rk4 = run_program("ode_gan_mog16", tmp_path / "rk4", *common).metrics
     euler = run_program("ode_gan_mog16", tmp_path / "euler", *common, "method=euler",
