@@ -3,8 +3,9 @@
 Two programs have the same fingerprint when they print the same (:func:`gendsl.show`:
 solver, players, sources, objectives), the static arguments of their primitives have
 the same full ``repr`` (``show`` may abbreviate them, e.g. kernel layers) and their
-players' parameters have the same paths, shapes and dtypes. Optimizer hyperparameters are not part of it (optax
-optimizers are closures), so a run may resume with, say, a changed learning rate.
+players' parameters have the same paths, shapes and dtypes. Optimizer hyperparameters
+are not part of it (optax optimizers are closures), so a run may resume with, say, a
+changed learning rate.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def fingerprint(program) -> str:
             if isinstance(t, PrimitiveCall):
                 for v in (*t.args, *(v for _, v in t.kwargs)):
                     if hasattr(v, "describe") and not isinstance(v, (Term, Player)):
-                        h.update(repr(v).encode())
+                        text = repr(v)  # shown abbreviated; hashed in full where stable
+                        h.update((v.describe() if " at 0x" in text else text).encode())
     for p in program.players:
         _, params, _ = p.abstract()
         for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
