@@ -37,6 +37,7 @@ DEFAULTS = {
     "ema": 0.999,             # generator EMA decay for sampling (0: off)
     "stratified": True,       # equal counts of every mode per batch, as the reference code
     "coupling": "joint",      # joint | per_player (the reference code's splitting)
+    "fresh_latents": False,   # new latent draws at every RK stage
 }
 
 METHODS = {"euler": gd.euler, "heun": gd.heun, "rk4": gd.rk4}
@@ -55,6 +56,7 @@ def build(cfg):
     fake = gd.named("fake", G(z))
     reg = gd.grad_norm_penalty(D, of=G, weight=cfg.lam) if cfg.lam else None
     program = gd.program({D: L.nonsaturating_d(D(x), D(fake)), G: L.nonsaturating_g(D(fake))},
-                         METHODS[cfg.method](cfg.h, regularizer=reg, coupling=cfg.coupling), samples=fake,
+                         METHODS[cfg.method](cfg.h, regularizer=reg, coupling=cfg.coupling,
+                                             fresh_latents=cfg.fresh_latents), samples=fake,
                          ema={G: cfg.ema} if cfg.ema else None)
     return gd.Experiment(program, source)
