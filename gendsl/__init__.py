@@ -5,11 +5,7 @@ sharded train step; run it with checkpoints. See docs/tutorial.md.
 """
 
 from gendsl import datasets, errors, kernels, losses, metrics, nn, recipes
-from gendsl.compiler.compile import CompiledProgram, compile
-from gendsl.compiler.stages import CompiledStages
-from gendsl.compiler.game import Game
-from gendsl.compiler.lowering import LoweringContext
-from gendsl.compiler.state import TrainState
+from gendsl.compiler import CompiledProgram, CompiledStages, TrainState, compile
 from gendsl.errors import GendslError
 from gendsl.primitives.adversarial import adversarial
 from gendsl.primitives.elbo import elbo
@@ -35,6 +31,7 @@ from gendsl.terms.sources import data, latent
 from gendsl.terms.stages import Stage, StagedProgram, stage, stages
 from gendsl.terms.synthesized import clip_to, synthesized_points
 from gendsl.terms.term import Term
-from gendsl.run import Config, Experiment, FitResult, fit, run_experiment
+from gendsl.run import Config, Experiment, FitResult, fit
+from gendsl.experiments import run_experiment
 
 __version__ = "0.1.0"

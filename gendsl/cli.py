@@ -97,16 +97,21 @@ def _load(args: argparse.Namespace, extra: Sequence[str] = ()):
     return cfg, build_experiment(module, cfg)
 
 
+def _compile_fn(compile_fn: Callable[..., Any] | None) -> Callable[..., Any]:
+    from gendsl.compiler import compile
+
+    return compile_fn or compile
+
+
 def _run(args: argparse.Namespace, compile_fn) -> int:
-    from gendsl.run.experiment import run_experiment
+    from gendsl.experiments import run_experiment
 
     flags = {"steps": args.steps, "seed": args.seed, "checkpoint_every": args.checkpoint_every}
     cfg, experiment = _load(args, [f"{k}={v}" for k, v in flags.items() if v is not None])
     run_dir = args.run_dir or Path("runs") / Path(args.program).stem
     print(f"gendsl: run directory {run_dir}", flush=True)
-    result = run_experiment(
-        experiment, cfg, run_dir, compile_fn=compile_fn, progress=not args.no_progress
-    )
+    result = run_experiment(experiment, cfg, run_dir, progress=not args.no_progress,
+                            compile_fn=_compile_fn(compile_fn))
     resumed = f", resumed from step {result.start_step}" if result.resumed else ""
     print(f"gendsl: trained to step {result.step}{resumed} in {result.wall_time_s:.1f} s")
     print(format_metrics(result.metrics))
@@ -115,15 +120,14 @@ def _run(args: argparse.Namespace, compile_fn) -> int:
 
 
 def _show(args: argparse.Namespace, compile_fn) -> int:
-    from gendsl.run.experiment import compile_experiment
-
     from gendsl.terms.program import Program
     from gendsl.terms.show import show
 
     cfg, experiment = _load(args)
     program = experiment.program
     print(show(program) if isinstance(program, Program) else repr(program))
-    print(f"fingerprint: {compile_experiment(experiment, cfg, compile_fn).fingerprint}")
+    compiled = _compile_fn(compile_fn)(program, mesh=experiment.mesh)
+    print(f"fingerprint: {compiled.fingerprint}")
     return 0
 
 

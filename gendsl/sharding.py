@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import jax
 import numpy as np
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
 from gendsl.errors import DataError
 
@@ -109,3 +109,23 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh | None, batch_axis: 
             )
         out[name] = _place(value, batch_sharding(mesh, batch_axis))
     return out
+
+
+def abstract_on(tree, mesh: Mesh | None):
+    """``tree``'s ``ShapeDtypeStruct`` leaves, each with a sharding: its own, else
+    replicated over ``mesh``, else the first local device (what a checkpoint is
+    restored into).
+
+    >>> leaf = abstract_on({"w": jax.ShapeDtypeStruct((2,), np.float32)}, None)["w"]
+    >>> leaf.shape, leaf.sharding.device_set == {jax.local_devices()[0]}
+    ((2,), True)
+    """
+    default = (NamedSharding(mesh, PartitionSpec()) if mesh is not None
+               else SingleDeviceSharding(jax.local_devices()[0]))
+
+    def place(leaf):
+        if getattr(leaf, "sharding", None) is not None:
+            return leaf
+        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=default)
+
+    return jax.tree.map(place, tree)

@@ -1,7 +1,7 @@
 """Stand-ins for a compiled program and a data source, for the runner's tests.
 
-``FakeCompiled`` has the duck-typed interface of ``gd.compile(...)``'s result (init,
-step, step_many, sample, fingerprint, steps_per_call, batches_per_step, mesh,
+``FakeCompiled`` implements the runner's ``Stepper`` protocol (one phase: init,
+abstract_state, step, step_many, sample, evaluate, fingerprint, batches_per_step, mesh,
 shard_batch) over a real ``TrainState``: a linear generator ``z @ w + b`` trained with
 Adam to match the mean and covariance of 2-D data. Steps listed in ``nan_steps`` (0-based
 step numbers) produce a NaN loss; such steps are not applied, as the real compiler does.
@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 from gendsl.compiler.state import TrainState
+from gendsl.sharding import abstract_on
 
 CENTERS = np.array([[2.0, 0.0], [0.0, 2.0], [-2.0, 0.0], [0.0, -2.0]], dtype=np.float32)
 
@@ -86,15 +87,23 @@ class FakeCompiled:
     build many instances compile once).
     """
 
-    def __init__(self, program: FakeProgram = FakeProgram(), *, mesh=None, steps_per_call=1):
+    name, start, end, total_steps, has_samples = "", 0, None, None, True
+
+    def __init__(self, program: FakeProgram = FakeProgram(), *, mesh=None):
         self.program = program
         self.mesh = mesh
-        self.steps_per_call = steps_per_call
         self.batches_per_step = program.batches_per_step
         self.fingerprint = hashlib.sha256(repr(program).encode()).hexdigest()[:16]
         self.init, self.step, self.step_many, self.sample = _jitted(program)
+        self.phases = (self,)
 
-    def shard_batch(self, batch, stacked=0):
+    def abstract_state(self, key, example_batch):
+        return abstract_on(jax.eval_shape(self.init, key, example_batch), self.mesh)
+
+    def evaluate(self, state, batch, key=None):
+        return {}
+
+    def shard_batch(self, batch, *, stacked=0):
         return jax.device_put(batch)
 
 
@@ -108,7 +117,7 @@ def _jitted(program: FakeProgram):
         k_w, k_state = jax.random.split(key)
         params = {"G": {"w": 0.1 * jax.random.normal(k_w, (2, 2)), "b": jnp.zeros(2)}}
         zero = jnp.zeros((), jnp.int32)
-        return TrainState(
+        return TrainState.create(
             step=zero,
             params=params,
             opt_state={"G": optimizer.init(params["G"])},
@@ -142,7 +151,7 @@ def _jitted(program: FakeProgram):
         new_params = keep(optax.apply_updates(params, updates), params)
         ema = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, state.ema["G"], new_params)
         bad = (~finite).astype(jnp.int32)
-        state = state.replace(
+        state = TrainState.create(
             step=state.step + 1,
             params={"G": new_params},
             opt_state={"G": keep(opt_state, state.opt_state["G"])},
@@ -165,9 +174,9 @@ def _jitted(program: FakeProgram):
     )
 
 
-def fake_compile(program: FakeProgram, *, mesh=None, steps_per_call=1) -> FakeCompiled:
+def fake_compile(program: FakeProgram, *, mesh=None) -> FakeCompiled:
     """The stand-in for ``gendsl.compiler.compile``."""
-    return FakeCompiled(program, mesh=mesh, steps_per_call=steps_per_call)
+    return FakeCompiled(program, mesh=mesh)
 
 
 def host_tree(tree):
@@ -208,9 +217,10 @@ def _main(argv):
     from gendsl.run import fit
 
     fit(
-        FakeCompiled(steps_per_call=args.steps_per_call),
+        FakeCompiled(),
         FakeSource(delay_s=args.delay),
         steps=args.steps,
+        steps_per_call=args.steps_per_call,
         run_dir=args.run_dir,
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,

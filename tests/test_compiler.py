@@ -63,7 +63,7 @@ def test_one_trace_for_100_steps(toy_batch):
 
 def test_fused_steps_equal_single_steps(toy_batch):
     prog, _, _ = gan()
-    single, fused = gd.compile(prog), gd.compile(prog, steps_per_call=5)
+    single, fused = gd.compile(prog), gd.compile(prog)
     batches = [{"x": toy_batch["x"] + i} for i in range(10)]
     s1 = single.init(jax.random.key(3), toy_batch)
     s2 = fused.init(jax.random.key(3), toy_batch)
@@ -73,7 +73,7 @@ def test_fused_steps_equal_single_steps(toy_batch):
         losses.append(float(m["G/loss"]))
     for k in range(2):
         stacked = jax.tree.map(lambda *a: np.stack(a), *batches[5 * k:5 * k + 5])
-        s2, m2 = fused.step(s2, stacked)
+        s2, m2 = fused.step_many(s2, stacked)
         np.testing.assert_allclose(np.asarray(m2["G/loss"]), losses[5 * k:5 * k + 5], rtol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), s1.params, s2.params)
     assert fused.trace_count == 1
@@ -146,12 +146,12 @@ def test_minimize_recovers_least_squares():
     y = X @ w_true + 0.3
     M = gd.player("M", lambda r: nnx.Linear(3, 1, rngs=r), optax.adam(5e-2))
     prog = gd.program({M: gd.mean((M(gd.data("x")) - gd.data("y")) ** 2)})
-    c = gd.compile(prog, steps_per_call=100)
+    c = gd.compile(prog)
     batch = {"x": X, "y": y}
     state = c.init(jax.random.key(0), batch)
     stacked = jax.tree.map(lambda a: np.stack([a] * 100), batch)
     for _ in range(10):
-        state, _ = c.step(state, stacked)
+        state, _ = c.step_many(state, stacked)
     np.testing.assert_allclose(state.params["M"]["kernel"], w_true, atol=1e-3)
     np.testing.assert_allclose(state.params["M"]["bias"], [0.3], atol=1e-3)
 

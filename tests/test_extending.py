@@ -7,8 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import gendsl as gd
+from gendsl.solvers import StepResult
 
 
 @gd.primitive
@@ -71,9 +73,10 @@ class Extragradient(gd.Solver):
     def update(self, game, params, opt_state, solver_state, batch, key):
         step = lambda base, g: {**params, **{n: jax.tree.map(lambda p, d: p - self.lr * d, base[n], g[n])
                                              for n in game.players}}
-        g, losses, metrics = game.field(params, batch, key)
-        g, _, _ = game.field(step(params, g), batch, key)
-        return step(params, g), opt_state, solver_state, losses, metrics
+        point = game.at(batch, key)  # one latent draw for both evaluations
+        g, losses, metrics = point.field(params)
+        g, _, _ = point.field(step(params, g))
+        return StepResult(step(params, g), opt_state, solver_state, losses, metrics)
 
 
 def test_user_solver_converges_where_simultaneous_steps_diverge():
@@ -91,3 +94,24 @@ def test_user_solver_converges_where_simultaneous_steps_diverge():
         return float(np.hypot(state.params["x"][0], state.params["y"][0]))
     assert bilinear(Extragradient(0.1)) < 0.5       # from sqrt(2)
     assert bilinear(gd.simultaneous()) > 5.0
+
+
+def test_a_solver_without_update_fails_when_built_naming_what_is_missing():
+    @dataclasses.dataclass(frozen=True)
+    class NoUpdate(gd.Solver):
+        lr: float = 0.1
+
+    with pytest.raises(gd.errors.SolverError, match="NoUpdate does not define update"):
+        NoUpdate(0.2)
+
+
+def test_a_solver_returning_a_wrong_tuple_is_named():
+    @dataclasses.dataclass(frozen=True)
+    class Short(gd.Solver):
+        def update(self, game, params, opt_state, solver_state, batch, key):
+            return params, opt_state
+
+    w = gd.points("w", np.zeros(1, np.float32), optax.sgd(0.1))
+    c = gd.compile(gd.program({w: gd.sum(w() ** 2)}, Short()))
+    with pytest.raises(gd.errors.SolverError, match="must return gd.solvers.StepResult"):
+        c.step(c.init(jax.random.key(0)), {})

@@ -17,6 +17,7 @@ import pytest
 
 import gendsl as gd
 from gendsl import kernels as K
+from gendsl.compiler.game import Game
 from gendsl.errors import GendslError, PrimitiveError, ProgramError
 from gendsl.primitives.ntk_gp import ntk_gp_loss
 from gendsl.terms.synthesized import clip_to, synthesized_points
@@ -43,8 +44,8 @@ def _evaluate(objective_of, real, fake):
 
 def _loss_of_points(program, P, real):
     """The objective of points player ``P`` as a function of its points."""
-    game = gd.Game(program, {P.name: P.abstract()[0]}, {P.name: {}})
-    return lambda pts: game.loss(P.name, {P.name: pts}, {"x": real}, jax.random.key(0))[0]
+    point = Game.build(program, {P.name: P.abstract()[0]}).at({"x": real}, jax.random.key(0))
+    return lambda pts: point.loss(P.name, {P.name: pts})[0]
 
 
 def _hand_predictions(real, fake, t, lr, diag_reg):
@@ -218,11 +219,11 @@ DEVICES_SCRIPT = textwrap.dedent("""
     P = synthesized_points("P", 24, (2,), lr=1.0)
     prog = gd.program({{P: ntk_gp_loss(net, gd.data("x"), P(), t=65536.0)}}, samples=P())
     mesh = gd.data_parallel(int(sys.argv[1]))
-    c = gd.compile(prog, mesh=mesh, steps_per_call=2)
+    c = gd.compile(prog, mesh=mesh)
     source = gd.datasets.ring8(batch_size=40, seed=0)
     state = c.init(jax.random.key(0), source.batch(0))
     start = np.asarray(state.params["P"])
-    state, m = c.step(state, c.shard_batch(source.batches(0, 2), stacked=1))
+    state, m = c.step_many(state, c.shard_batch(source.batches(0, 2), stacked=1))
     moved = np.asarray(state.params["P"]) - start
     print(json.dumps({{"losses": np.asarray(m["P/loss"]).tolist(), "moved": moved.ravel().tolist()}}))
 """)
@@ -260,7 +261,7 @@ def _train(exp, cfg, chunk, *, steps=None, seconds=None):
     """Trains ``exp`` in fused chunks of ``chunk`` steps, up to ``steps`` or until
     ``seconds`` of training have passed; compilation happens first, on a throwaway
     state, and is not counted. Returns ``(compiled, state, steps done, seconds)``."""
-    compiled = gd.compile(exp.program, steps_per_call=chunk)
+    compiled = gd.compile(exp.program)
     key = jax.random.key(cfg.seed)
     batches = lambda k: compiled.shard_batch(exp.source.batches(k * chunk, chunk), stacked=1)  # noqa: E731
     jax.block_until_ready(compiled.step_many(compiled.init(key, exp.source.batch(0)), batches(0)))

@@ -55,12 +55,12 @@ def test_batch_statistics_follow_the_running_average_closed_form():
 def test_fused_steps_carry_the_state_like_single_steps():
     batch = _batch()
     single = gd.compile(_program(lr=0.05))
-    fused = gd.compile(_program(lr=0.05), steps_per_call=4)
+    fused = gd.compile(_program(lr=0.05))
     s1 = single.init(jax.random.key(0), batch)
     s4 = fused.init(jax.random.key(0), batch)
     for _ in range(4):
         s1, _ = single.step(s1, batch)
-    s4, _ = fused.step(s4, jax.tree.map(lambda a: jnp.stack([a] * 4), batch))
+    s4, _ = fused.step_many(s4, jax.tree.map(lambda a: jnp.stack([a] * 4), batch))
     chex.assert_trees_all_close(s1.rest["F"]["bn"], s4.rest["F"]["bn"], rtol=1e-5)
     chex.assert_trees_all_close(s1.params, s4.params, rtol=1e-5)
 

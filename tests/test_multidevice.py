@@ -28,12 +28,12 @@ SCRIPT = textwrap.dedent("""
     prog = gd.program({{D: L.nonsaturating_d(D(x), D(G(z))) + 1.0 * L.r1(D, x),
                         G: L.nonsaturating_g(D(G(z)))}}, gd.alternating(D=1, G=1))
     mesh = gd.data_parallel(n_devices)
-    c = gd.compile(prog, mesh=mesh, steps_per_call=5)
+    c = gd.compile(prog, mesh=mesh)
     source = gd.datasets.ring8(batch_size=64, seed=0)
     state = c.init(jax.random.key(0), source.batch(0))
     losses = []
     for k in range(4):
-        state, m = c.step(state, c.shard_batch(source.batches(5 * k, 5), stacked=1))
+        state, m = c.step_many(state, c.shard_batch(source.batches(5 * k, 5), stacked=1))
         losses += np.asarray(m["D/loss"]).tolist() + np.asarray(m["G/loss"]).tolist()
     shards = len(state.params["D"]["out"]["kernel"].sharding.device_set)
     print(json.dumps({{"losses": losses, "kernel": np.asarray(state.params["D"]["out"]["kernel"]).ravel().tolist(),

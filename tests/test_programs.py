@@ -15,7 +15,6 @@ import pytest
 
 import gendsl as gd
 from gendsl.run import CheckpointStore, build_experiment, load_program_file, program_config
-from gendsl.run.resume import abstract_state
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS = ROOT / "programs"
@@ -54,11 +53,11 @@ def _final_params(program, run_dir, step, overrides):
     module = load_program_file(PROGRAMS / f"{program}.py")
     cfg = program_config(module, overrides)
     exp = build_experiment(module, cfg)
-    compiled = gd.compile(exp.program, steps_per_call=cfg.steps_per_call)
-    template = abstract_state(compiled, jax.random.key(cfg.seed), exp.source.batch(0))
+    compiled = gd.compile(exp.program)
+    template = compiled.abstract_state(jax.random.key(cfg.seed), exp.source.batch(0)).tree()
     with CheckpointStore(run_dir / "checkpoints") as store:
         assert store.latest() == step
-        return store.restore(step, template)[0].params
+        return store.restore(step, template)[0]["params"]
 
 
 @pytest.mark.slow

@@ -16,7 +16,6 @@ from run_fakes import FakeCompiled, FakeSource, assert_trees_bitwise_equal, host
 
 from gendsl.run import CheckpointStore
 from gendsl.run.prng_keys import keys_to_data
-from gendsl.run.resume import abstract_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,24 +28,26 @@ def _state(seed=0):
     return state
 
 
-def _abstract():
-    return abstract_state(FakeCompiled(), jax.random.key(0), FakeSource().batch(0))
+def _restore(store, step):
+    """Checkpoint ``step`` of ``store`` as a train state of the fake program."""
+    abstract = FakeCompiled().abstract_state(jax.random.key(0), FakeSource().batch(0))
+    tree, meta = store.restore(step, abstract.tree())
+    return abstract.from_tree(tree), meta
 
 
 def test_round_trip_of_a_train_state(tmp_path):
     state = _state()
     expected = host_tree(state)
     with CheckpointStore(tmp_path) as store:
-        store.save(3, state, {"fingerprint": "abc", "data_position": 3})
+        store.save(3, state.tree(), {"fingerprint": "abc", "data_position": 3})
         store.wait()
-        restored, meta = store.restore(3, _abstract())
+        restored, meta = _restore(store, 3)
         assert store.metadata(3) == meta == {"fingerprint": "abc", "data_position": 3}
     assert jax.dtypes.issubdtype(restored.key.dtype, jax.dtypes.prng_key)
     assert_trees_bitwise_equal(restored, expected)
     # the restored key continues the same random stream
     assert (np.asarray(jax.random.normal(restored.key, (3,)))
-            == np.asarray(jax.random.normal(jax.random.wrap_key_data(
-                expected.key, impl="threefry2x32"), (3,)))).all()
+            == np.asarray(jax.random.normal(state.key, (3,)))).all()
 
 
 def test_async_save_is_safe_against_donation(tmp_path):
@@ -54,11 +55,11 @@ def test_async_save_is_safe_against_donation(tmp_path):
     state = _state()
     before = host_tree(state)
     with CheckpointStore(tmp_path) as store:
-        store.save(3, state, {})
+        store.save(3, state.tree(), {})
         for i in range(3, 6):  # donates and overwrites the saved state's buffers
             state, _ = compiled.step(state, FakeSource().batch(i))
         store.wait()
-        restored, _ = store.restore(3, _abstract())
+        restored, _ = _restore(store, 3)
     assert_trees_bitwise_equal(restored, before)
     assert not np.array_equal(host_tree(state.params)["G"]["w"], before.params["G"]["w"])
 
@@ -92,32 +93,31 @@ def test_restore_reshards_onto_a_mesh(tmp_path):
     """A checkpoint written on one device restores replicated / split over 8 devices."""
     state = _state()
     with CheckpointStore(tmp_path / "ckpt") as store:
-        store.save(3, state, {})
+        store.save(3, state.tree(), {})
     np.save(tmp_path / "w.npy", np.asarray(state.params["G"]["w"]))
     script = textwrap.dedent(f"""
         import jax, numpy as np
         from jax.sharding import NamedSharding, PartitionSpec as P
         from run_fakes import FakeCompiled, FakeSource
         from gendsl.run import CheckpointStore
-        from gendsl.run.resume import abstract_state
         assert jax.device_count() == 8
         mesh = jax.make_mesh((8,), ("data",))
         compiled = FakeCompiled(mesh=mesh)
-        abstract = abstract_state(compiled, jax.random.key(0), FakeSource().batch(0))
+        abstract = compiled.abstract_state(jax.random.key(0), FakeSource().batch(0)).tree()
         with CheckpointStore({str(tmp_path / "ckpt")!r}) as store:
             state, _ = store.restore(3, abstract)
-        w = state.params["G"]["w"]
+        w = state["params"]["G"]["w"]
         assert w.sharding == NamedSharding(mesh, P()), w.sharding
         assert len(w.addressable_shards) == 8
         np.testing.assert_array_equal(np.asarray(w), np.load({str(tmp_path / "w.npy")!r}))
         split = jax.tree.map(lambda a: a, abstract)
-        split.params["G"]["w"] = jax.ShapeDtypeStruct((2, 2), w.dtype,
+        split["params"]["G"]["w"] = jax.ShapeDtypeStruct((2, 2), w.dtype,
             sharding=NamedSharding(jax.make_mesh((2,), ("data",), devices=jax.devices()[:2]),
                                    P("data")))
         with CheckpointStore({str(tmp_path / "ckpt")!r}) as store:
             state, _ = store.restore(3, split)
-        assert state.params["G"]["w"].addressable_shards[0].data.shape == (1, 2)
-        np.testing.assert_array_equal(np.asarray(state.params["G"]["w"]),
+        assert state["params"]["G"]["w"].addressable_shards[0].data.shape == (1, 2)
+        np.testing.assert_array_equal(np.asarray(state["params"]["G"]["w"]),
                                       np.load({str(tmp_path / "w.npy")!r}))
         print("ok")
     """)

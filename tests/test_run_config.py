@@ -19,9 +19,8 @@ from gendsl.run import (
     load_program_file,
     parse_value,
     program_config,
-    run_experiment,
+    fit_experiment,
 )
-from gendsl.run.experiment import compile_experiment
 
 
 @pytest.mark.parametrize(
@@ -140,13 +139,11 @@ def test_build_must_return_an_experiment(tmp_path):
         build_experiment(module, program_config(module))
 
 
-def test_run_experiment_compiles_with_the_config(tmp_path):
+def test_fit_experiment_takes_the_loop_settings_from_the_config(tmp_path):
     experiment = Experiment(program=FakeProgram(), source=FakeSource())
     cfg = Config({**STANDARD_DEFAULTS, "steps": 6, "steps_per_call": 4, "log_every": 2})
-    assert compile_experiment(experiment, cfg, fake_compile).steps_per_call == 4
-    fixed = Experiment(program=FakeProgram(), source=FakeSource(), steps_per_call=2)
-    assert compile_experiment(fixed, cfg, fake_compile).steps_per_call == 2
-    result = run_experiment(experiment, cfg, tmp_path, compile_fn=fake_compile, progress=False)
+    result = fit_experiment(experiment, fake_compile(experiment.program), cfg, tmp_path,
+                            progress=False)
     assert result.step == 6
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["steps_per_call"] == 4

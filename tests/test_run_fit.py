@@ -28,16 +28,16 @@ from gendsl.errors import (
 )
 from gendsl.run import CheckpointStore, CheckpointWarning, fit
 from gendsl.run.metrics_log import read_records
-from gendsl.run.resume import abstract_state
 
 
 def _fit(run_dir, *, steps=24, program=FakeProgram(), steps_per_call=1, source=None, **kw):
     options = dict(checkpoint_every=8, log_every=4, progress=False, num_eval_samples=500)
     options.update(kw)
     return fit(
-        FakeCompiled(program, steps_per_call=steps_per_call),
+        FakeCompiled(program),
         source or FakeSource(),
         steps=steps,
+        steps_per_call=steps_per_call,
         run_dir=run_dir,
         **options,
     )
@@ -45,9 +45,10 @@ def _fit(run_dir, *, steps=24, program=FakeProgram(), steps_per_call=1, source=N
 
 def _restore(run_dir, step, program=FakeProgram()):
     compiled = FakeCompiled(program)
-    abstract = abstract_state(compiled, jax.random.key(0), FakeSource().batch(0))
+    abstract = compiled.abstract_state(jax.random.key(0), FakeSource().batch(0))
     with CheckpointStore(Path(run_dir) / "checkpoints") as store:
-        return store.restore(step, abstract)
+        tree, meta = store.restore(step, abstract.tree())
+    return abstract.from_tree(tree), meta
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from run_fakes import FakeCompiled, FakeSource, assert_trees_bitwise_equal
 
 from gendsl.run import CheckpointStore
 from gendsl.run.metrics_log import read_records
-from gendsl.run.resume import abstract_state
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKES = ROOT / "tests" / "run_fakes.py"
@@ -46,7 +45,7 @@ def _wait_for(condition, process, timeout=90.0):
 
 def _final_state(run_dir):
     compiled = FakeCompiled()
-    abstract = abstract_state(compiled, jax.random.key(0), FakeSource().batch(0))
+    abstract = compiled.abstract_state(jax.random.key(0), FakeSource().batch(0)).tree()
     with CheckpointStore(run_dir / "checkpoints") as store:
         assert store.latest() == 60
         return store.restore(60, abstract)[0]

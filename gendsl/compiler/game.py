@@ -1,26 +1,31 @@
 """The game: a program's objectives as pure functions of all players' parameters.
 
-A :class:`Game` is what solvers see. It knows nothing of steps, states or devices: it
-evaluates objectives, differentiates each player's objective w.r.t. that player's own
-parameters, and applies a player's optimizer. Solvers combine these into updates.
+:class:`Game` implements the :class:`gendsl.solvers.game.Game` protocol that solvers
+see. Its static part (the program, each player's graph definition, optimizer and
+projection, which players share an objective) is built once per compile
+(:meth:`Game.build`); what changes from step to step is passed explicitly: the module
+state with :meth:`Game.with_rest`, the batch and the key with :meth:`Game.at`, which
+draws the latents once and returns a :class:`GamePoint` where objectives are evaluated
+and differentiated. Both are frozen: a new state is a new object, never a patched one.
 
 Module state (batch statistics, dropout counters) is not differentiated. The state an
-evaluation leaves behind comes back from :meth:`Game.grad` and :meth:`Game.field` inside
-their metrics, under keys ending in :data:`MODULE_STATE`. A solver that runs updates in
-sequence passes them on with :meth:`Game.with_module_state` (``alternating`` does, so
-G's update sees the statistics D's update left); otherwise every evaluation of a step
-starts from the state at the start of the step. A solver that merges the metrics into
-its own (as every built-in does) hands the updates to the compiler, which takes them
-out with :func:`take_module_state` (the last update of a player wins) and carries them
-to the next step. A solver that drops them leaves the state as it was. The state is
-passed as data, never stored behind a solver's back, so an evaluation nested in another
-transformation (the ODE regulariser's gradient of a gradient) cannot leak its tracers.
+evaluation leaves behind comes back from :meth:`GamePoint.grad` and
+:meth:`GamePoint.field` inside their metrics, under keys ending in
+:data:`MODULE_STATE`. A solver that runs updates in sequence passes them on with
+:meth:`Game.with_module_state` (``alternating`` does, so G's update sees the
+statistics D's update left); otherwise every evaluation of a step starts from the state
+at the start of the step. A solver that merges the metrics into its own (as every
+built-in does) hands the updates to the compiler, which takes them out with
+:func:`take_module_state` (the last update of a player wins) and carries them to the
+next step. The state is passed as data, never stored behind a solver's back, so an
+evaluation nested in another transformation (the ODE regulariser's gradient of a
+gradient) cannot leak its tracers.
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Mapping
+import dataclasses
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -31,13 +36,13 @@ from gendsl.compiler.proximal import player_optimizers
 from gendsl.errors import NonScalarObjectiveError
 from gendsl.terms.program import Program
 from gendsl.terms.show import show_term
-from gendsl.terms.sources import latent_keys
+from gendsl.terms.sources import Latent, latent_keys
 
 Params = dict[str, Any]
 
 MODULE_STATE = "_module_state"
-"""The metric name under which :meth:`Game.grad` and :meth:`Game.field` return the
-module state their evaluation left behind (``{player name: state}``)."""
+"""The metric name under which :meth:`GamePoint.grad` and :meth:`GamePoint.field` return
+the module state their evaluation left behind (``{player name: state}``)."""
 
 
 def take_module_state(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -58,99 +63,147 @@ def take_module_state(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     return plain, state
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
 class Game:
     """The differentiable view of a program's objectives, used by solvers.
 
-    Args:
+    Build it once per compile with :meth:`build`.
+
+    Attributes:
       program: the program.
       statics: ``{player name: PlayerStatic}``.
-      rest: ``{player name: non-parameter state}`` (held constant).
+      players: the trainable players' names, in order.
+      optimizers: ``{player name: optax optimizer}`` with proximal steps installed.
+      projections: ``{player name: projection or None}``.
+      groups: players sharing one objective term (one backward pass per group).
+      latent_terms: the program's latents, in order.
       mesh: optional device mesh (latents are sharded on its ``data`` axis).
-      shape_log: optional dict shared by every evaluation (compile-time checks).
+      rest: ``{player name: non-parameter state}`` at the start of the step.
       train: evaluate modules in training mode (False: eval mode, e.g. for held-out
         objectives).
+      shape_log: optional dict shared by every evaluation (compile-time checks).
     """
 
-    def __init__(self, program: Program, statics: Mapping[str, Any], rest: Mapping[str, Any],
-                 mesh: Any = None, shape_log: dict | None = None, *, train: bool = True):
-        self.program, self.statics, self.rest, self.mesh = program, statics, rest, mesh
-        self.shape_log, self.train = shape_log, train
-        self.players: tuple[str, ...] = tuple(p.name for p in program.trainable)
-        self._optimizers = player_optimizers(program)  # with proximal steps (gd.l1)
-        self._projections = {p.name: p.project for p in program.trainable}
-        # players sharing one objective term are differentiated in one backward pass
-        groups: dict[int, list[str]] = {}
-        for p, t in program.objectives:
-            groups.setdefault(id(t), []).append(p.name)
-        self._groups = list(groups.values())
-        self._latent_terms = program.latents()
-        self._latent_cache: dict[tuple[int, int], Any] = {}
+    program: Program
+    statics: Mapping[str, Any]
+    players: tuple[str, ...]
+    optimizers: Mapping[str, optax.GradientTransformation]
+    projections: Mapping[str, Callable[[Any], Any] | None]
+    groups: tuple[tuple[str, ...], ...]
+    latent_terms: tuple[Latent, ...]
+    mesh: Any = None
+    rest: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    train: bool = True
+    shape_log: dict | None = None
 
-    def latents(self, batch: Mapping[str, Any], key: jax.Array) -> dict[str, Any]:
-        """Draws the program's latents for ``key``, once per key within a trace.
-
-        Every objective evaluated with the same key object reuses these draws, so a
-        step that differentiates several objectives (or several stages at one key)
-        generates its random numbers once. The draws depend on the key and the batch
-        size only, never on parameters, so they sit outside every gradient.
-        """
-        cache_key = (id(key), id(batch))
-        hit = self._latent_cache.get(cache_key)
-        if hit is None:
-            keys = latent_keys(self._latent_terms, key)
-            draws = {}
-            for z in self._latent_terms:
-                ctx = LoweringContext(self.statics, {}, self.rest, batch, keys[z.name],
-                                      mesh=self.mesh)
-                draws[z.name] = ctx.draw(z)
-            hit = self._latent_cache[cache_key] = (key, batch, draws)  # refs keep ids unique
-        return hit[2]
-
-    def with_module_state(self, metrics: Mapping[str, Any]) -> "Game":
-        """Returns this game with the module-state updates found in ``metrics`` applied.
+    @classmethod
+    def build(cls, program: Program, statics: Mapping[str, Any], mesh: Any = None) -> "Game":
+        """The static game of ``program``.
 
         Args:
-          metrics: the metrics of :meth:`grad` or :meth:`field` (or a solver's merged
-            metrics); entries other than module state are ignored.
+          program: the program.
+          statics: ``{player name: PlayerStatic}`` (``Player.abstract()[0]``).
+          mesh: optional device mesh.
+        """
+        groups: dict[int, list[str]] = {}  # players sharing one objective term
+        for p, t in program.objectives:
+            groups.setdefault(id(t), []).append(p.name)
+        return cls(program, statics, tuple(p.name for p in program.trainable),
+                   player_optimizers(program), {p.name: p.project for p in program.trainable},
+                   tuple(tuple(g) for g in groups.values()), program.latents(), mesh)
+
+    def with_rest(self, rest: Mapping[str, Any]) -> "Game":
+        """This game with the module state ``rest`` (``{player name: state}``)."""
+        return dataclasses.replace(self, rest=rest)
+
+    def with_module_state(self, metrics: Mapping[str, Any]) -> "Game":
+        """This game with the module-state updates found in ``metrics`` applied.
+
+        Args:
+          metrics: the metrics of :meth:`GamePoint.grad` or :meth:`GamePoint.field` (or
+            a solver's merged metrics); entries other than module state are ignored.
         Returns:
-          A game whose evaluations start from the updated state (the same game when
-          there is nothing to update).
+          A game whose evaluations start from the updated state (this game when there
+          is nothing to update).
         """
         _, updates = take_module_state(metrics)
-        if not updates:
-            return self
-        game = copy.copy(self)  # shares the latent draws of this step
-        game.rest = {**self.rest, **updates}
-        return game
+        return self.with_rest({**self.rest, **updates}) if updates else self
 
-    def context(self, params: Params, batch: Mapping[str, Any], key: jax.Array,
-                batch_size: int | None = None) -> LoweringContext:
-        """Returns a lowering context at ``params`` (for custom solvers and primitives)."""
-        latents = self.latents(batch, key) if batch_size is None else None
-        return LoweringContext(self.statics, params, self.rest, batch, key,
-                               batch_size=batch_size, mesh=self.mesh, shape_log=self.shape_log,
-                               latents=latents, train=self.train)
+    def at(self, batch: Mapping[str, Any], key: jax.Array) -> "GamePoint":
+        """The game at ``batch`` with the latents drawn from ``key``.
 
-    def loss(self, name: str, params: Params, batch: Mapping[str, Any],
-             key: jax.Array) -> tuple[jax.Array, dict[str, Any]]:
+        The draws depend on the key and the batch size only, never on parameters, so
+        they sit outside every gradient; every evaluation at the returned point reuses
+        them.
+        """
+        keys = latent_keys(self.latent_terms, key)
+        draws = {}
+        for z in self.latent_terms:
+            ctx = LoweringContext(self.statics, {}, self.rest, batch, keys[z.name],
+                                  mesh=self.mesh)
+            draws[z.name] = ctx.draw(z)
+        return GamePoint(self, batch, key, draws)
+
+    def init_optimizer(self, name: str, params: Any) -> Any:
+        """Returns the initial optax state of player ``name``."""
+        return self.optimizers[name].init(params)
+
+    def apply_optimizer(self, name: str, grads: Any, params: Any,
+                        opt_state: Any) -> tuple[Any, Any]:
+        """Applies player ``name``'s optimizer (then its projection, if any).
+
+        Returns:
+          ``(new params, new optimizer state)`` for that player.
+        """
+        updates, opt_state = self.optimizers[name].update(grads, opt_state, params)
+        return self.project(name, optax.apply_updates(params, updates)), opt_state
+
+    def project(self, name: str, params: Any) -> Any:
+        """Applies player ``name``'s projection (identity when it has none)."""
+        project = self.projections.get(name)
+        return params if project is None else project(params)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GamePoint:
+    """The game at one batch and key (from :meth:`Game.at`); implements
+    :class:`gendsl.solvers.game.GamePoint`.
+
+    Attributes:
+      game: the game.
+      batch: the batch.
+      key: the evaluation key.
+      latents: ``{latent name: draw}``, drawn once for this point.
+    """
+
+    game: Game
+    batch: Mapping[str, Any]
+    key: jax.Array
+    latents: Mapping[str, Any]
+
+    def context(self, params: Params) -> LoweringContext:
+        """Returns a lowering context at ``params`` (for custom solvers)."""
+        g = self.game
+        return LoweringContext(g.statics, params, g.rest, self.batch, self.key, mesh=g.mesh,
+                               shape_log=g.shape_log, latents=self.latents, train=g.train)
+
+    def loss(self, name: str, params: Params) -> tuple[jax.Array, dict[str, Any]]:
         """Evaluates the objective of player ``name``.
 
         Args:
           name: a trainable player.
           params: every player's parameters.
-          batch: the batch.
-          key: the evaluation key (same key, same latents).
         Returns:
           ``(scalar loss, {metric name: scalar})``; module-state updates are dropped.
         """
-        value, records = self._loss(name, params, batch, key)
+        value, records = self._loss(name, params)
         records.pop(MODULE_STATE, None)
         return value, records
 
-    def _loss(self, name, params, batch, key):
+    def _loss(self, name: str, params: Params) -> tuple[jax.Array, dict[str, Any]]:
         # records plus, under MODULE_STATE, the module state the evaluation left behind
-        ctx = self.context(params, batch, key)
-        term = self.program.objective(name)
+        ctx = self.context(params)
+        term = self.game.program.objective(name)
         value = ctx.eval(term)
         shape = jnp.shape(value)
         if shape != ():
@@ -162,24 +215,21 @@ class Game:
             records[MODULE_STATE] = dict(ctx.rest_updates)
         return jnp.asarray(value), records
 
-    def grad(self, name: str, params: Params, batch: Mapping[str, Any],
-             key: jax.Array) -> tuple[jax.Array, Any, dict[str, Any]]:
+    def grad(self, name: str, params: Params) -> tuple[jax.Array, Any, dict[str, Any]]:
         """Returns ``(loss, gradient w.r.t. params[name], metrics)`` for one player.
 
         The metrics include the module-state updates under :data:`MODULE_STATE`.
         """
-        self.latents(batch, key)  # draw once, outside the gradient
         def f(own):
-            return self._loss(name, {**params, name: own}, batch, key)
+            return self._loss(name, {**params, name: own})
         (value, records), g = jax.value_and_grad(f, has_aux=True)(params[name])
         return value, g, records
 
-    def field(self, params: Params, batch: Mapping[str, Any],
-              key: jax.Array) -> tuple[Params, dict[str, jax.Array], dict[str, Any]]:
-        """Every trainable player's gradient of its own objective, at one point.
+    def field(self, params: Params) -> tuple[Params, dict[str, jax.Array], dict[str, Any]]:
+        """Every trainable player's gradient of its own objective, at this point.
 
-        All players see the same batch and latent draws. Players that share one
-        objective term are differentiated together in a single backward pass.
+        Players that share one objective term are differentiated together in a single
+        backward pass.
 
         Returns:
           ``(grads, losses, metrics)``, each keyed by player name (metrics by
@@ -187,32 +237,12 @@ class Game:
           ``"<player>/"`` + :data:`MODULE_STATE`).
         """
         grads, losses, metrics = {}, {}, {}
-        self.latents(batch, key)  # draw once, outside the gradients
-        for group in self._groups:
+        for group in self.game.groups:
             def f(own, group=group):
-                return self._loss(group[0], {**params, **own}, batch, key)
+                return self._loss(group[0], {**params, **own})
             (value, records), g = jax.value_and_grad(f, has_aux=True)(
                 {n: params[n] for n in group})
             for n in group:
                 grads[n], losses[n] = g[n], value
                 metrics.update({f"{n}/{k}": v for k, v in records.items()})
         return grads, losses, metrics
-
-    def init_optimizer(self, name: str, params: Any) -> Any:
-        """Returns the initial optax state of player ``name``."""
-        return self._optimizers[name].init(params)
-
-    def apply_optimizer(self, name: str, grads: Any, params: Any,
-                        opt_state: Any) -> tuple[Any, Any]:
-        """Applies player ``name``'s optimizer (then its projection, if any).
-
-        Returns:
-          ``(new params, new optimizer state)`` for that player.
-        """
-        updates, opt_state = self._optimizers[name].update(grads, opt_state, params)
-        return self.project(name, optax.apply_updates(params, updates)), opt_state
-
-    def project(self, name: str, params: Any) -> Any:
-        """Applies player ``name``'s projection (identity when it has none)."""
-        project = self._projections.get(name)
-        return params if project is None else project(params)

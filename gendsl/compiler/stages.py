@@ -4,7 +4,8 @@ The state has the same structure in every stage, so a run has one checkpoint str
 and resumes anywhere: parameters of every player, and ``opt_state`` / ``solver_state``
 keyed by stage name, each holding that stage's optimizer states. A stage's step reads
 and writes only its own part. Which stage runs is decided by the runner from the step
-number (see :attr:`CompiledStages.stages`), so no step ever branches on device values.
+number (each stage is one of :attr:`CompiledStages.phases`), so no step ever branches
+on device values.
 """
 
 from __future__ import annotations
@@ -14,18 +15,19 @@ from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
-from gendsl.compiler.compile import CompiledProgram
+from gendsl.compiler.compiled_program import CompiledProgram, jit_step, scan_steps
 from gendsl.compiler.state import TrainState
-from gendsl.sharding import shard_batch
-from gendsl.terms.program import Program
-from gendsl.terms.stages import StagedProgram, stages_fingerprint
+from gendsl.compiler.step import Fields, Step
+from gendsl.sharding import abstract_on, shard_batch
+from gendsl.terms.fingerprint import fingerprint
+from gendsl.terms.stages import StagedProgram
 
 
 @dataclasses.dataclass(frozen=True)
 class StageStep:
-    """The runner's view of one stage of a compiled staged program.
+    """One stage of a compiled staged program: a runner phase.
 
     Attributes:
       name: the stage's name.
@@ -36,6 +38,7 @@ class StageStep:
       step_many: the fused version (leading axis of batches = steps).
       batches_per_step: source batches one step of this stage reads.
       compiled: the stage's own :class:`CompiledProgram` (over all players).
+      mesh: the device mesh, or None.
     """
 
     name: str
@@ -47,10 +50,29 @@ class StageStep:
     batches_per_step: int
     compiled: CompiledProgram
     mesh: Mesh | None = None
+    trace_counters: tuple[Any, ...] = ()
+
+    @property
+    def trace_count(self) -> int:
+        """Traces of this stage's step functions."""
+        return sum(c.count for c in self.trace_counters)
 
     def shard_batch(self, batch: Mapping[str, Any], *, stacked: int = 0):
         """Places a host batch as this stage's step expects it."""
         return shard_batch(batch, self.mesh, batch_axis=stacked)
+
+
+def _stage_step(name: str, fn: Step, ema_players: tuple[str, ...]) -> Step:
+    # runs a stage's step on its own optimizer / solver states and EMAs
+    def step(state: Fields, batch) -> tuple[Fields, dict[str, Any]]:
+        own = {**state, "opt_state": state["opt_state"][name],
+               "solver_state": state["solver_state"][name],
+               "ema": {n: state["ema"][n] for n in ema_players}}
+        new, metrics = fn(own, batch)
+        return {**new, "opt_state": {**state["opt_state"], name: new["opt_state"]},
+                "solver_state": {**state["solver_state"], name: new["solver_state"]},
+                "ema": {**state["ema"], **new["ema"]}}, metrics
+    return step
 
 
 class CompiledStages:
@@ -58,112 +80,88 @@ class CompiledStages:
 
     Attributes:
       staged: the source :class:`StagedProgram`.
-      stages: one :class:`StageStep` per stage, in order.
+      stages: one :class:`StageStep` per stage, in order (the runner's phases).
       total_steps: the sum of the stage budgets.
       fingerprint: the staged program's fingerprint.
-      mesh, steps_per_call: as for :class:`CompiledProgram`.
+      mesh: as for :class:`CompiledProgram`.
     """
 
     def __init__(self, staged: StagedProgram, mesh: Mesh | None = None, *,
-                 steps_per_call: int = 1, guard_nonfinite: bool = True, donate: bool = True):
-        self.staged, self.mesh, self.steps_per_call = staged, mesh, steps_per_call
+                 guard_nonfinite: bool = True, donate: bool = True):
+        self.staged, self.mesh = staged, mesh
         self.total_steps = staged.total_steps
-        self.fingerprint = stages_fingerprint(staged)
+        self.fingerprint = fingerprint(staged)
         everyone = staged.players
-        self._compiled: list[CompiledProgram] = []
         views = []
         for i, (s, start) in enumerate(zip(staged.stages, staged.starts)):
             prog = s.program
             known = {p.name for p in prog.players}
             passengers = tuple(p for p in everyone if p.name not in known)
-            full = dataclasses.replace(prog, frozen=prog.frozen + passengers)
-            c = CompiledProgram(full, mesh, steps_per_call=steps_per_call,
-                                guard_nonfinite=guard_nonfinite, donate=donate)
-            self._compiled.append(c)
-            step1 = c._jit(self._wrap(s.name, c._step), (0,) if donate else (),
-                           stacked=c.batches_per_step > 1)
-            stepk = c._jit(self._wrap(s.name, c._scan), (0,) if donate else (),
-                           stacked=True, extra=c.batches_per_step > 1)
+            c = CompiledProgram(dataclasses.replace(prog, frozen=prog.frozen + passengers),
+                                mesh, guard_nonfinite=guard_nonfinite, donate=donate)
+            fn = _stage_step(s.name, c.step_fn, tuple(p.name for p, _ in prog.ema))
+            extra = int(c.batches_per_step > 1)
+            step1, count1 = jit_step(fn, mesh, lead_axes=extra, donate=donate)
+            stepk, countk = jit_step(scan_steps(fn), mesh, lead_axes=1 + extra, donate=donate)
             views.append(StageStep(s.name, i, start, start + s.steps, step1, stepk,
-                                   c.batches_per_step, c, mesh))
+                                   c.batches_per_step, c, mesh, (count1, countk)))
         self.stages: tuple[StageStep, ...] = tuple(views)
-        self.batches_per_step = self.stages[0].batches_per_step
-        self._ema_players = {p.name for s in staged.stages for p, _ in s.program.ema}
+        self._ema_players = sorted({p.name for s in staged.stages for p, _ in s.program.ema})
+
+    @property
+    def phases(self) -> tuple[StageStep, ...]:
+        """The runner's phases: the stages, in order."""
+        return self.stages
 
     @property
     def trace_count(self) -> int:
         """Traces of all stages' steps together."""
-        return sum(c.trace_count for c in self._compiled)
+        return sum(s.trace_count for s in self.stages)
 
     def stage_at(self, step: int) -> StageStep:
         """The stage that runs global step ``step`` (0-based; the last stage past the end)."""
         return self.stages[min(self.staged.stage_index(step), len(self.stages) - 1)]
 
-    def _wrap(self, name: str, fn: Callable) -> Callable:
-        def staged_fn(state: TrainState, batch):
-            own = state.replace(opt_state=state.opt_state[name],
-                                solver_state=state.solver_state[name],
-                                ema={n: state.ema[n] for n in self._ema_of(name)})
-            new, metrics = fn(own, batch)
-            return state.replace(
-                step=new.step, params=new.params, key=new.key,
-                nonfinite_streak=new.nonfinite_streak, nonfinite_total=new.nonfinite_total,
-                opt_state={**state.opt_state, name: new.opt_state},
-                solver_state={**state.solver_state, name: new.solver_state},
-                ema={**state.ema, **new.ema}), metrics
-        return staged_fn
-
-    def _ema_of(self, name: str) -> list[str]:
-        s = next(s for s in self.staged.stages if s.name == name)
-        return [p.name for p, _ in s.program.ema]
-
     def init(self, key: jax.Array, example_batch: Mapping[str, Any] | None = None) -> TrainState:
         """The initial state: every player's parameters and every stage's optimizer
         states. ``example_batch`` (a batch of the first stage) checks the first stage."""
-        first = self._compiled[0].init(key, example_batch)
+        first = self.stages[0].compiled.init(key, example_batch)
         opt_state, solver_state = {}, {}
-        for s, c in zip(self.staged.stages, self._compiled):
-            opt_state[s.name], solver_state[s.name] = c.init_solver(first.params, first.rest)
-        ema = {n: jax.tree.map(jnp.copy, first.params[n]) for n in sorted(self._ema_players)}
+        for s in self.stages:
+            opt_state[s.name], solver_state[s.name] = s.compiled.init_solver(first.params,
+                                                                            first.rest)
+        ema = {n: jax.tree.map(jnp.copy, first.params[n]) for n in self._ema_players}
         state = first.replace(opt_state=opt_state, solver_state=solver_state, ema=ema)
-        if self.mesh is not None:
-            state = jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
-        return state
+        return self.stages[0].compiled.place(state)
+
+    def abstract_state(self, key: jax.Array, example_batch: Mapping[str, Any]) -> TrainState:
+        """The abstract initial state, placed as the steps expect it (see
+        :meth:`CompiledProgram.abstract_state`)."""
+        return abstract_on(jax.eval_shape(self.init, key, example_batch), self.mesh)
 
     def check(self, stage: int, example_batch: Mapping[str, Any]) -> None:
         """Checks stage ``stage`` against one of its batches (see CompiledProgram.check)."""
-        self._compiled[stage].check(example_batch)
+        self.stages[stage].compiled.check(example_batch)
 
     @property
     def has_samples(self) -> bool:
         """Whether some stage's program has a ``samples`` term."""
-        return any(c.has_samples for c in self._compiled)
+        return any(s.compiled.has_samples for s in self.stages)
 
     def sample(self, state: TrainState, key: jax.Array, n: int):
         """Samples the ``samples`` term of the last stage that has one."""
-        for c in reversed(self._compiled):
-            if c.program.samples is not None:
-                return c.sample(state, key, n)
-        return self._compiled[-1].sample(state, key, n)  # raises the usual error
+        with_samples = [s for s in self.stages if s.compiled.has_samples] or [self.stages[-1]]
+        return with_samples[-1].compiled.sample(state, key, n)  # the usual error if none
 
-    def apply(self, state: TrainState, player: str, *args: Any, method: str | None = None):
+    def apply(self, state: TrainState, player: str, *args: Any, method: str | None = None,
+              train: bool = False):
         """Applies a player with the state's parameters (see CompiledProgram.apply)."""
-        return self._compiled[-1].apply(state, player, *args, method=method)
+        return self.stages[-1].compiled.apply(state, player, *args, method=method, train=train)
 
     def evaluate(self, state: TrainState, batch: Mapping[str, Any], key=None):
         """The last stage's objectives on ``batch`` (see CompiledProgram.evaluate)."""
-        return self._compiled[-1].evaluate(state, batch, key)
+        return self.stages[-1].compiled.evaluate(state, batch, key)
 
     def shard_batch(self, batch, *, stacked: int = 0):
         """Places a host batch (of the first stage's layout) on the devices."""
         return shard_batch(batch, self.mesh, batch_axis=stacked)
-
-    @property
-    def step(self):
-        """The first stage's step (the runner picks each stage's own: :meth:`stage_at`)."""
-        return self.stages[0].step
-
-    @property
-    def step_many(self):
-        """The first stage's fused step."""
-        return self.stages[0].step_many

@@ -7,11 +7,13 @@ docs/running.md.
 
 from gendsl.run.checkpoints import CheckpointStore
 from gendsl.run.config import STANDARD_DEFAULTS, Config, UnknownConfigKeyError
-from gendsl.run.experiment import Experiment, run_experiment
+from gendsl.run.experiment import Experiment, fit_experiment
 from gendsl.run.fit import FitResult, fit
 from gendsl.run.overrides import apply_overrides, parse_value
 from gendsl.run.program_file import build_experiment, load_program_file, program_config
 from gendsl.run.resume import CheckpointWarning
+from gendsl.run.settings import LoopSettings
+from gendsl.run.stepper import Phase, RunState, Stepper
 
 __all__ = [
     "STANDARD_DEFAULTS",
@@ -20,12 +22,16 @@ __all__ = [
     "Config",
     "Experiment",
     "FitResult",
+    "LoopSettings",
+    "Phase",
+    "RunState",
+    "Stepper",
     "UnknownConfigKeyError",
     "apply_overrides",
     "build_experiment",
     "fit",
+    "fit_experiment",
     "load_program_file",
     "parse_value",
     "program_config",
-    "run_experiment",
 ]

@@ -10,21 +10,13 @@ from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 from gendsl.errors import ConfigError
+from gendsl.run.settings import default_settings
 
 STANDARD_DEFAULTS: Mapping[str, Any] = MappingProxyType(
-    {
-        "steps": 10_000,
-        "seed": 0,
-        "checkpoint_every": 1000,
-        "log_every": 100,
-        "eval_every": 0,
-        "steps_per_call": 1,
-        "batch_size": 256,
-        "max_nonfinite": 10,
-        "num_eval_samples": 10_000,
-    }
+    {"steps": 10_000, "batch_size": 256, **default_settings()}
 )
-"""The keys every config has, with the values used when a program does not set them."""
+"""The keys every config has, with the values used when a program does not set them:
+``steps``, ``batch_size`` and every :class:`~gendsl.run.settings.LoopSettings` field."""
 
 
 class UnknownConfigKeyError(ConfigError, AttributeError):

@@ -12,6 +12,8 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
+from gendsl.run.stepper import Stepper
+
 EVAL_STREAM = 1  # fold_in tag separating evaluation keys from the program's own keys
 
 Evaluate = Callable[[Any, Any, jax.Array], Mapping[str, Any]]
@@ -26,19 +28,13 @@ def eval_key(seed: int, step: int) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), EVAL_STREAM), step)
 
 
-def can_sample(compiled: Any) -> bool:
-    """Whether ``compiled`` can draw samples (it has a ``sample`` method and, where it
-    says, a ``samples`` term)."""
-    return hasattr(compiled, "sample") and getattr(compiled, "has_samples", True)
-
-
-def draw_samples(compiled: Any, state: Any, key: jax.Array, n: int) -> np.ndarray:
-    """``n`` samples of the compiled program at ``state`` as a host array."""
-    return np.asarray(jax.device_get(compiled.sample(state, key, n)))
+def draw_samples(stepper: Stepper, state: Any, key: jax.Array, n: int) -> np.ndarray:
+    """``n`` samples of the stepper at ``state`` as a host array."""
+    return np.asarray(jax.device_get(stepper.sample(state, key, n)))
 
 
 def evaluate_state(
-    compiled: Any,
+    stepper: Stepper,
     source: Any,
     state: Any,
     key: jax.Array,
@@ -49,11 +45,11 @@ def evaluate_state(
     """Evaluates ``state``.
 
     Args:
-      compiled: the compiled program (``sample`` is used when the source evaluates).
+      stepper: the compiled program (``sample`` is used when the source evaluates).
       source: the data source; its ``evaluate(samples)`` is used when ``evaluate`` is None.
       state: the train state.
       key: the evaluation key.
-      evaluate: ``evaluate(compiled, state, key) -> dict``, overriding the source's.
+      evaluate: ``evaluate(stepper, state, key) -> dict``, overriding the source's.
       num_samples: samples drawn for ``source.evaluate``.
 
     Returns:
@@ -61,8 +57,8 @@ def evaluate_state(
       with) and the samples drawn (``None`` if none were).
     """
     if evaluate is not None:
-        return dict(jax.device_get(dict(evaluate(compiled, state, key)))), None
-    if not hasattr(source, "evaluate") or not can_sample(compiled):
+        return dict(jax.device_get(dict(evaluate(stepper, state, key)))), None
+    if not hasattr(source, "evaluate") or not stepper.has_samples:
         return {}, None
-    samples = draw_samples(compiled, state, key, num_samples)
+    samples = draw_samples(stepper, state, key, num_samples)
     return dict(jax.device_get(dict(source.evaluate(samples)))), samples

@@ -10,7 +10,6 @@ signal, non-finite streak).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
 from pathlib import Path
@@ -21,29 +20,16 @@ import jax
 from gendsl.errors import NonFiniteError, TrainingInterrupted
 from gendsl.run.batches import chunk_batches, step_batch
 from gendsl.run.checkpoints import CheckpointStore
-from gendsl.run.evaluation import Evaluate, can_sample, draw_samples, eval_key, evaluate_state
+from gendsl.run.evaluation import Evaluate, draw_samples, eval_key, evaluate_state
 from gendsl.run.metrics_log import MetricsLog, read_records, to_json_value, to_record
 from gendsl.run.plots import sample_kind, save_sample_plot
 from gendsl.run.progress import Progress
 from gendsl.run.run_info import gendsl_version, write_json
 from gendsl.run.schedule import chunk_end, crosses_multiple
-from gendsl.run.segments import segment_at, segments
+from gendsl.run.segments import Segment, segment_at
+from gendsl.run.settings import LoopSettings
 from gendsl.run.signals import StopRequest
-
-
-@dataclasses.dataclass(frozen=True)
-class LoopSettings:
-    """The settings of a training loop (see :func:`gendsl.run.fit` for each)."""
-
-    steps: int
-    seed: int
-    checkpoint_every: int
-    log_every: int
-    eval_every: int
-    max_nonfinite: int
-    num_eval_samples: int
-    steps_per_call: int
-    batches_per_step: int
+from gendsl.run.stepper import RunState, Stepper
 
 
 class TrainingLoop:
@@ -52,8 +38,8 @@ class TrainingLoop:
 
     def __init__(
         self,
-        compiled: Any,
-        source: Any,
+        stepper: Stepper,
+        segments: tuple[Segment, ...],
         settings: LoopSettings,
         store: CheckpointStore,
         log: MetricsLog,
@@ -62,8 +48,8 @@ class TrainingLoop:
         resumed: bool,
         evaluate: Evaluate | None,
     ):
-        self.compiled = compiled
-        self.segments = segments(compiled, source)
+        self.stepper = stepper
+        self.segments = segments
         self.source = self.segments[-1].source  # evaluation and plots use the last stage's
         self.settings = settings
         self.store = store
@@ -79,7 +65,7 @@ class TrainingLoop:
 
     # -- the loop ---------------------------------------------------------------------
 
-    def train(self, state: Any, stop: StopRequest, progress: bool) -> Any:
+    def train(self, state: RunState, stop: StopRequest, progress: bool) -> RunState:
         """Runs the steps from ``self.start`` to ``settings.steps``; returns the state.
 
         Raises:
@@ -128,26 +114,21 @@ class TrainingLoop:
             )
         return state
 
-    def _run_chunk(self, state: Any, start: int, end: int) -> Any:
+    def _run_chunk(self, state: RunState, start: int, end: int) -> RunState:
         seg = segment_at(self.segments, start)
-        stepper, source, bps = seg.stepper, seg.source, seg.batches_per_step
-        shard = getattr(stepper, "shard_batch", None)
+        phase, source, bps = seg.phase, seg.source, seg.batches_per_step
         extra = int(bps > 1)  # a step that reads several batches stacks them on an axis
-
-        def place(batch, stacked):
-            return batch if shard is None else shard(batch, stacked=stacked)
-
         first = seg.local(start)
         if end - start == 1:
-            state, metrics = stepper.step(state, place(step_batch(source, first, bps), extra))
-            self.pending.append((start, 1, metrics))
+            batch = phase.shard_batch(step_batch(source, first, bps), stacked=extra)
+            state, metrics = phase.step(state, batch)
         else:
-            batches = place(chunk_batches(source, first, end - start, bps), 1 + extra)
-            state, metrics = stepper.step_many(state, batches)
-            self.pending.append((start, end - start, metrics))
+            batches = chunk_batches(source, first, end - start, bps)
+            state, metrics = phase.step_many(state, phase.shard_batch(batches, stacked=1 + extra))
+        self.pending.append((start, end - start, metrics))
         return state
 
-    def _sync(self, state: Any, step: int) -> None:
+    def _sync(self, state: RunState, step: int) -> None:
         """Pulls pending metrics to the host, logs them, and stops on a non-finite streak."""
         pending, self.pending = self.pending, []
         host, streak = jax.device_get(([m for _, _, m in pending], state.nonfinite_streak))
@@ -184,15 +165,15 @@ class TrainingLoop:
                "batches_per_step": seg.batches_per_step}
         return {**out, "stage": seg.name} if seg.name else out
 
-    def _save(self, state: Any, step: int) -> None:
+    def _save(self, state: RunState, step: int) -> None:
         if self.store.latest() == step:
             return
         s = self.settings
         self.store.save(
             step,
-            state,
+            state.tree(),
             {
-                "fingerprint": self.compiled.fingerprint,
+                "fingerprint": self.stepper.fingerprint,
                 "step": step,
                 **self._position(step),
                 "steps_per_call": s.steps_per_call,
@@ -201,9 +182,9 @@ class TrainingLoop:
             },
         )
 
-    def _evaluate(self, state: Any, step: int) -> tuple[dict[str, Any], Any]:
+    def _evaluate(self, state: RunState, step: int) -> tuple[dict[str, Any], Any]:
         results, samples = evaluate_state(
-            self.compiled,
+            self.stepper,
             self.source,
             state,
             eval_key(self.settings.seed, step),
@@ -215,7 +196,7 @@ class TrainingLoop:
             self.log.write([to_record(step, results)])
         return to_record(step, results), samples
 
-    def finish(self, state: Any, writer: bool) -> dict[str, Any]:
+    def finish(self, state: RunState, writer: bool) -> dict[str, Any]:
         """Saves the final checkpoint, evaluates, draws ``samples.png``; returns the final
         metrics (last training metrics and evaluation)."""
         step = int(jax.device_get(state.step))
@@ -232,12 +213,12 @@ class TrainingLoop:
         return {**{k: v for k, v in train.items() if k != "step"},
                 **{k: v for k, v in evaluation.items() if k != "step"}}
 
-    def _plot(self, state: Any, step: int, samples: Any) -> None:
-        if samples is None and can_sample(self.compiled):
+    def _plot(self, state: RunState, step: int, samples: Any) -> None:
+        if samples is None and self.stepper.has_samples:
             images = getattr(self.source, "sample_kind", None) == "images"
             count = 64 if images else min(self.settings.num_eval_samples, 2000)
             samples = draw_samples(
-                self.compiled, state, eval_key(self.settings.seed, step), count
+                self.stepper, state, eval_key(self.settings.seed, step), count
             )
         if samples is None or not sample_kind(samples, self.source):
             return
@@ -252,13 +233,13 @@ class TrainingLoop:
                 stacklevel=2,
             )
 
-    def summary(self, status: str, state: Any, metrics: dict[str, Any], wall: float) -> dict:
+    def summary(self, status: str, state: RunState, metrics: dict[str, Any], wall: float) -> dict:
         """The contents of ``summary.json``."""
         s = self.settings
         step = int(jax.device_get(state.step))
         return {
             "status": status,
-            "fingerprint": self.compiled.fingerprint,
+            "fingerprint": self.stepper.fingerprint,
             "step": step,
             "steps": s.steps,
             "start_step": self.start,
@@ -273,7 +254,7 @@ class TrainingLoop:
             "gendsl_version": gendsl_version(),
         }
 
-    def _write_summary(self, status: str, state: Any, step: int) -> None:
+    def _write_summary(self, status: str, state: RunState, step: int) -> None:
         if jax.process_index() == 0:
             metrics = {k: v for k, v in self.latest.items() if k != "step"}
             wall = time.perf_counter() - self.started

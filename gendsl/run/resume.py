@@ -1,9 +1,9 @@
 """Resuming a run: the latest usable checkpoint of the same program, or nothing.
 
-The checkpoint is read into the abstract state of ``compiled.init`` (``jax.eval_shape``:
-nothing is allocated twice), with the shardings the compiled program gives its state or,
-for leaves without one, replicated on ``compiled.mesh`` (one device when there is no
-mesh): a checkpoint written on another device layout is resharded on the way in.
+The checkpoint is read into the nested view of the stepper's abstract initial state
+(``stepper.abstract_state``: ``jax.eval_shape``, nothing is allocated twice, every leaf
+with the sharding the step expects), so a checkpoint written on another device layout
+is resharded on the way in.
 
 A checkpoint that cannot be read (truncated or garbled files) is reported with a
 :class:`CheckpointWarning`, moved aside (never deleted) and the previous one is tried. A
@@ -16,8 +16,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import jax
-from jax.sharding import NamedSharding, PartitionSpec, SingleDeviceSharding
 
 from gendsl.errors import CheckpointError, CheckpointMismatchError
 from gendsl.run.checkpoints import CheckpointStore
@@ -25,25 +23,6 @@ from gendsl.run.checkpoints import CheckpointStore
 
 class CheckpointWarning(UserWarning):
     """A checkpoint could not be read and an older one is used instead."""
-
-
-def abstract_state(compiled: Any, key: jax.Array, example_batch: Any) -> Any:
-    """The ``ShapeDtypeStruct`` tree of ``compiled.init(key, example_batch)``, every leaf
-    with a sharding (its own, else replicated on ``compiled.mesh``, else one device)."""
-    abstract = jax.eval_shape(compiled.init, key, example_batch)
-    mesh = getattr(compiled, "mesh", None)
-    default = (
-        NamedSharding(mesh, PartitionSpec())
-        if mesh is not None
-        else SingleDeviceSharding(jax.local_devices()[0])
-    )
-
-    def with_sharding(leaf):
-        if getattr(leaf, "sharding", None) is not None:
-            return leaf
-        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=default)
-
-    return jax.tree.map(with_sharding, abstract)
 
 
 def mismatch_message(directory: Path, step: int, saved: str | None, current: str) -> str:
@@ -58,7 +37,7 @@ def mismatch_message(directory: Path, step: int, saved: str | None, current: str
 
 def restore_latest(
     store: CheckpointStore,
-    abstract: Any,
+    abstract_tree: Any,
     *,
     fingerprint: str,
     set_aside_to: str | Path,
@@ -67,12 +46,13 @@ def restore_latest(
 
     Args:
       store: the run's checkpoints.
-      abstract: the abstract train state to restore into (see :func:`abstract_state`).
+      abstract_tree: the nested view of the abstract train state to restore into.
       fingerprint: the program's fingerprint; checkpoints must carry the same.
       set_aside_to: where unreadable checkpoints are moved.
 
     Returns:
-      ``(state, metadata)``, or ``None`` when there is no usable checkpoint.
+      ``(tree, metadata)``: the restored nested view and the checkpoint's metadata, or
+      ``None`` when there is no usable checkpoint.
 
     Raises:
       CheckpointMismatchError: the newest readable checkpoint belongs to another program.
@@ -88,7 +68,7 @@ def restore_latest(
                 mismatch_message(store.directory, step, saved, fingerprint)
             )
         try:
-            return store.restore(step, abstract)
+            return store.restore(step, abstract_tree)
         except CheckpointError:
             raise
         except Exception as error:  # unreadable arrays: a damaged checkpoint

@@ -10,7 +10,7 @@ import dataclasses
 import jax
 
 from gendsl.errors import MissingObjectiveError, SolverError
-from gendsl.solvers.base import Solver, require_players
+from gendsl.solvers.base import Solver, StepResult, require_players
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Alternating(Solver):
                     f"player {p.name!r} has an objective but {self.describe()} never "
                     f"updates it; add {p.name}=1 to the schedule")
 
-    def update(self, game, params, opt_state, solver_state, batch, key):
+    def update(self, game, params, opt_state, solver_state, batch, key) -> StepResult:
         params, opt_state = dict(params), dict(opt_state)
         losses, metrics, i = {}, {}, 0
         n = sum(k for _, k in self.schedule)
@@ -51,14 +51,14 @@ class Alternating(Solver):
         for name, k in self.schedule:
             for _ in range(k):
                 b = jax.tree.map(lambda a: a[i], batch) if self.fresh_batches else batch
-                loss, g, records = game.grad(name, params, b, keys[i])
+                loss, g, records = game.at(b, keys[i]).grad(name, params)
                 game = game.with_module_state(records)  # the next update sees its stats
                 params[name], opt_state[name] = game.apply_optimizer(
                     name, g, params[name], opt_state[name])
                 losses[name] = loss
                 metrics.update({f"{name}/{m}": v for m, v in records.items()})
                 i += 1
-        return params, opt_state, solver_state, losses, metrics
+        return StepResult(params, opt_state, solver_state, losses, metrics)
 
 
 def alternating(*, fresh_batches: bool = False, **schedule: int) -> Alternating:

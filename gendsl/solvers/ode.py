@@ -28,7 +28,8 @@ import jax
 import optax
 
 from gendsl.errors import SolverError, TableauError
-from gendsl.solvers.base import Solver, require_players
+from gendsl.solvers.base import Solver, StepResult, require_players
+from gendsl.solvers.game import Game, Params
 from gendsl.solvers.regularizer import GradNormPenalty
 from gendsl.solvers.tableau import EULER, HEUN, RK4, ButcherTableau
 
@@ -83,7 +84,7 @@ class ODESolver(Solver):
 
     @property
     def batches_per_step(self) -> int:
-        return self.tableau.stages if self.fresh_batches else 1
+        return self.tableau.num_stages if self.fresh_batches else 1
 
     @property
     def uses_optimizers(self) -> bool:
@@ -110,27 +111,30 @@ class ODESolver(Solver):
             return super().init(game, params)
         return {n: () for n in game.players}, {}
 
-    def update(self, game, params, opt_state, solver_state, batch, key):
+    def update(self, game: Game, params: Params, opt_state, solver_state, batch,
+               key) -> StepResult:
         tab, names = self.tableau, game.players
         y0 = {n: params[n] for n in names}
+        shared = None if self.fresh_latents or self.fresh_batches else game.at(batch, key)
         ks, losses, metrics = [], {}, {}
-        for i in range(tab.stages):
+        for i in range(tab.num_stages):
             y = y0
             for j, a in enumerate(tab.a[i]):
                 if a != 0.0:
                     y = {n: _axpy(self.h * a, ks[j][n], y[n]) for n in names}
-            b = jax.tree.map(lambda x: x[i], batch) if self.fresh_batches else batch
-            k_key = jax.random.fold_in(key, i) if self.fresh_latents else key
+            point = shared if shared is not None else game.at(
+                jax.tree.map(lambda x: x[i], batch) if self.fresh_batches else batch,
+                jax.random.fold_in(key, i) if self.fresh_latents else key)
             if i == 0 or self.coupling == "joint":
-                grads, stage_losses, stage_metrics = game.field({**params, **y}, b, k_key)
+                grads, stage_losses, stage_metrics = point.field({**params, **y})
             else:  # each player moves alone, the others stay at the step's start
-                grads = {n: game.grad(n, {**params, n: y[n]}, b, k_key)[1] for n in names}
+                grads = {n: point.grad(n, {**params, n: y[n]})[1] for n in names}
             k = {n: jax.tree.map(lambda g: -g, grads[n]) for n in names}
             if i == 0:
                 losses, metrics = stage_losses, dict(stage_metrics)
                 if self.regularizer is not None:
                     r = self.regularizer
-                    reg, value = r.velocity(game, {**params, **y}, b, k_key)
+                    reg, value = r.velocity(point, {**params, **y})
                     metrics[f"{r.target}/grad_norm_penalty"] = value
             ks.append(k)
         # the later stages are built from the plain flow; the regularised first stage
@@ -149,7 +153,7 @@ class ODESolver(Solver):
             else:
                 params[n] = game.project(n, optax.apply_updates(
                     y0[n], jax.tree.map(lambda d: self.h * d, direction[n])))
-        return params, opt_state, solver_state, losses, metrics
+        return StepResult(params, opt_state, solver_state, losses, metrics)
 
 
 def ode(tableau: ButcherTableau, h: float, *, regularizer: GradNormPenalty | None = None,

@@ -9,12 +9,13 @@ evaluated by double backpropagation.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import optax
 
 from gendsl.errors import SolverError
-from gendsl.terms.player import Player
+from gendsl.solvers.game import GamePoint, Params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,18 +36,21 @@ class GradNormPenalty:
         """Returns the penalty as text."""
         return f"{self.weight} * grad_{self.target} |grad_{self.of} L_{self.of}|^2"
 
-    def velocity(self, game, params, batch, key):
-        """Returns ``(velocity term for target, the squared norm)`` at ``params``."""
+    def velocity(self, point: GamePoint, params: Params) -> tuple[Any, jax.Array]:
+        """Returns ``(velocity term for target, the squared norm)`` at ``params``.
+
+        Args:
+          point: the game at the step's batch and key.
+          params: every player's parameters.
+        """
         def sq_norm_of_grad(target_params):
-            p = {**params, self.target: target_params}
-            _, g, _ = game.grad(self.of, p, batch, key)
+            _, g, _ = point.grad(self.of, {**params, self.target: target_params})
             return optax.tree.norm(g, squared=True)
         value, g = jax.value_and_grad(sq_norm_of_grad)(params[self.target])
         return jax.tree.map(lambda x: -self.weight * x, g), value
 
 
-def grad_norm_penalty(target: Player | str, *, of: Player | str,
-                      weight: float) -> GradNormPenalty:
+def grad_norm_penalty(target: Any, *, of: Any, weight: float) -> GradNormPenalty:
     """Returns the ODE-GAN regulariser for an ODE solver's ``regularizer=``.
 
     Args:
@@ -59,7 +63,7 @@ def grad_norm_penalty(target: Player | str, *, of: Player | str,
     >>> grad_norm_penalty("D", of="G", weight=0.07).describe()
     '0.07 * grad_D |grad_G L_G|^2'
     """
-    name = lambda p: p.name if isinstance(p, Player) else p
+    name = lambda p: p if isinstance(p, str) else p.name  # a player or its name
     if weight < 0:
         raise SolverError(f"grad_norm_penalty: weight must be >= 0, got {weight}")
     return GradNormPenalty(name(target), name(of), float(weight))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from gendsl.solvers.base import Solver
+from gendsl.solvers.base import Solver, StepResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,12 +24,12 @@ class Simultaneous(Solver):
     def describe(self) -> str:
         return f"{self.label}()"
 
-    def update(self, game, params, opt_state, solver_state, batch, key):
-        grads, losses, metrics = game.field(params, batch, key)
+    def update(self, game, params, opt_state, solver_state, batch, key) -> StepResult:
+        grads, losses, metrics = game.at(batch, key).field(params)
         params, opt_state = dict(params), dict(opt_state)
         for n in game.players:
             params[n], opt_state[n] = game.apply_optimizer(n, grads[n], params[n], opt_state[n])
-        return params, opt_state, solver_state, losses, metrics
+        return StepResult(params, opt_state, solver_state, losses, metrics)
 
 
 def simultaneous() -> Simultaneous:

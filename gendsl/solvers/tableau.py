@@ -11,6 +11,7 @@ import dataclasses
 import math
 
 from gendsl.errors import TableauError
+from gendsl.solvers.order_conditions import MAX_ORDER, method_order
 
 _TOL = 1e-10
 
@@ -57,9 +58,20 @@ class ButcherTableau:
                                "method would not be consistent")
 
     @property
-    def stages(self) -> int:
+    def num_stages(self) -> int:
         """Number of stages (function evaluations per step)."""
         return len(self.b)
+
+    @property
+    def order(self) -> int:
+        """The method's order of accuracy, derived from the coefficients: the largest
+        ``p`` (up to :data:`MAX_ORDER`) for which every Butcher order condition of
+        order ``<= p`` holds (see :mod:`gendsl.solvers.order_conditions`).
+
+        >>> EULER.order, HEUN.order, RK4.order
+        (1, 2, 4)
+        """
+        return method_order(self.a, self.b)
 
 
 def tableau(name: str, a, b, c=None) -> ButcherTableau:
@@ -77,8 +89,8 @@ def tableau(name: str, a, b, c=None) -> ButcherTableau:
       TableauError: if the coefficients do not define an explicit consistent method.
 
     >>> midpoint = tableau("midpoint", [[], [0.5]], [0.0, 1.0])
-    >>> midpoint.stages
-    2
+    >>> midpoint.num_stages, midpoint.order
+    (2, 2)
     """
     rows = [tuple(float(x) for x in r) for r in a]
     if rows and all(len(r) == len(rows) for r in rows):  # a full square matrix

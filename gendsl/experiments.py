@@ -1,0 +1,36 @@
+"""``gd.run_experiment``: compile an experiment's program with ``gd.compile`` and train it.
+
+This sits above both the compiler and the runner (``gendsl run PROGRAM.py`` does the
+same), so that the runner itself knows the compiler only through the ``Stepper``
+protocol.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from gendsl.compiler import compile
+from gendsl.run.experiment import Experiment, fit_experiment
+from gendsl.run.fit import FitResult
+
+
+def run_experiment(experiment: Experiment, cfg: Mapping[str, Any], run_dir: str | Path, *,
+                   progress: bool = True,
+                   compile_fn: Callable[..., Any] = compile) -> FitResult:
+    """Compiles ``experiment.program`` (on ``experiment.mesh``) and trains it with the
+    loop settings of ``cfg`` (see :func:`gendsl.run.experiment.fit_experiment`).
+
+    Args:
+      experiment: what to train.
+      cfg: the config (missing standard keys take ``STANDARD_DEFAULTS``).
+      run_dir: the run directory (resumed if it holds checkpoints of this program).
+      progress: draw a progress bar.
+      compile_fn: ``compile_fn(program, mesh=...)`` returning a stepper; default
+        :func:`gendsl.compile`.
+
+    Returns:
+      the :class:`~gendsl.run.fit.FitResult`.
+    """
+    compiled = compile_fn(experiment.program, mesh=experiment.mesh)
+    return fit_experiment(experiment, compiled, cfg, run_dir, progress=progress)
