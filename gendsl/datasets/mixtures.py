@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from gendsl.datasets.coverage import mode_coverage
 from gendsl.datasets.source import Batch, batch_rng, check_batch_size, check_index, spec_of, stack_batches
 from gendsl.errors import DataError
-from gendsl.metrics.coverage import mode_coverage
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -1,7 +1,8 @@
-"""Quality metrics: mode coverage of mixtures, MMD/KID, digits feature-space KID,
-adversarial risk of linear models, parameter recovery."""
+"""Quality metrics: mode coverage of mixtures (defined in :mod:`gendsl.datasets.coverage`,
+beside the mixtures), MMD/KID, digits feature-space KID, adversarial risk of linear
+models, parameter recovery."""
 
-from gendsl.metrics.coverage import mode_coverage
+from gendsl.datasets.coverage import mode_coverage
 from gendsl.metrics.mmd import kid, mmd2_unbiased, polynomial_kernel
 from gendsl.metrics.classifier import DigitsClassifier, digits_classifier
 from gendsl.metrics.feature_kid import digits_kid

@@ -5,7 +5,8 @@ solver, players, sources, objectives), the static arguments of their primitives 
 the same full ``repr`` (``show`` may abbreviate them, e.g. kernel layers) and their
 players' parameters have the same paths, shapes and dtypes. Optimizer hyperparameters
 are not part of it (optax optimizers are closures), so a run may resume with, say, a
-changed learning rate.
+changed learning rate. A staged program's fingerprint hashes its stages' names, step
+budgets and programs' fingerprints.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from gendsl.terms.player import Player
 from gendsl.terms.primitive import PrimitiveCall
 from gendsl.terms.program import Program
 from gendsl.terms.show import show
+from gendsl.terms.stages import StagedProgram
 from gendsl.terms.term import Term, walk
 
 
-def fingerprint(program) -> str:
+def fingerprint(program: Program | StagedProgram) -> str:
     """Returns a 16-hex-digit fingerprint of ``program``, stable across processes.
 
     Args:
@@ -29,7 +31,6 @@ def fingerprint(program) -> str:
     Returns:
       A hex string.
     """
-    from gendsl.terms.stages import StagedProgram, stages_fingerprint
     if isinstance(program, StagedProgram):
         return stages_fingerprint(program)
     h = hashlib.sha256(show(program).encode())
@@ -44,4 +45,19 @@ def fingerprint(program) -> str:
         _, params, _ = p.abstract()
         for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
             h.update(f"{p.name}{jax.tree_util.keystr(path)}:{leaf.shape}:{leaf.dtype};".encode())
+    return h.hexdigest()[:16]
+
+
+def stages_fingerprint(staged: StagedProgram) -> str:
+    """Returns the fingerprint of a staged program (its stages' names, budgets and
+    program fingerprints).
+
+    Args:
+      staged: a staged program.
+    Returns:
+      A 16-hex-digit string.
+    """
+    h = hashlib.sha256()
+    for s in staged.stages:
+        h.update(f"{s.name}:{s.steps}:{fingerprint(s.program)};".encode())
     return h.hexdigest()[:16]

@@ -90,6 +90,16 @@ class Player:
     def __repr__(self) -> str:
         return f"Player({self.name!r})"
 
+    def __gendsl_term__(self) -> Term:
+        """Refuses to stand for a value (the hook of :func:`gendsl.terms.term.as_term`).
+
+        Raises:
+          ProgramError: always; a player must be applied to build a term.
+        """
+        raise ProgramError(
+            f"player {self.name!r} was used as a value; apply it to an input "
+            f"({self.name}(x)) or, for a points player, call it ({self.name}()).")
+
     # -- lowering support -----------------------------------------------------------
     def describe(self) -> str:
         """Returns the module's class name, as shown by :func:`gendsl.show`."""

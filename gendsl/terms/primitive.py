@@ -33,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gendsl.errors import PrimitiveError
+from gendsl.terms.player import Player
 from gendsl.terms.term import Term
 
 
@@ -79,9 +80,8 @@ class PrimitiveCall(Term):
     def children(self) -> tuple[Term, ...]:
         return tuple(v for v in (*self.args, *(v for _, v in self.kwargs)) if isinstance(v, Term))
 
-    def players(self) -> tuple[Any, ...]:
+    def players(self) -> tuple[Player, ...]:
         """Returns the players passed directly as arguments."""
-        from gendsl.terms.player import Player
         return tuple(v for v in (*self.args, *(v for _, v in self.kwargs))
                      if isinstance(v, Player))
 
@@ -97,7 +97,6 @@ def render_static(value: Any, show: Callable[[Term], str]) -> str:
     >>> render_static(0.5, str)
     '0.5'
     """
-    from gendsl.terms.player import Player
     if isinstance(value, Term):
         return show(value)
     if isinstance(value, Player):

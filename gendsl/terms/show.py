@@ -14,17 +14,8 @@ import jax
 from gendsl.terms.player import Player
 from gendsl.terms.program import Program
 from gendsl.terms.sources import Data, Latent
-from gendsl.terms.term import Named, Term, walk
-
-
-def show_term(term: Term) -> str:
-    """Returns the one-line text of a term (named sub-terms appear by name).
-
-    >>> from gendsl.terms.sources import data
-    >>> show_term(2.0 * data("x") + 1.0)
-    '2.0 * x + 1.0'
-    """
-    return term.render(show_term)
+from gendsl.terms.stages import StagedProgram
+from gendsl.terms.term import Named, Term, show_term, walk
 
 
 def describe_solver(solver) -> str:
@@ -64,7 +55,6 @@ def show(obj) -> str:
     m**2
       where m = mean(x)
     """
-    from gendsl.terms.stages import StagedProgram, show_stages
     if isinstance(obj, StagedProgram):
         return show_stages(obj)
     if isinstance(obj, Term):
@@ -99,4 +89,19 @@ def show(obj) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["show", "show_term", "Data", "Latent"]
+def show_stages(staged: StagedProgram) -> str:
+    """Returns the staged program as text: each stage's budget and program.
+
+    Args:
+      staged: a staged program.
+    Returns:
+      Multi-line text: the total budget, then each stage's steps and :func:`show`.
+    """
+    parts = [f"stages ({staged.total_steps:,} steps)"]
+    for s, start in zip(staged.stages, staged.starts):
+        body = show(s.program).replace("\n", "\n  ")
+        parts.append(f"stage {s.name}: steps {start:,}..{start + s.steps:,}\n  {body}")
+    return "\n".join(parts)
+
+
+__all__ = ["show", "show_stages", "show_term", "Data", "Latent"]

@@ -6,13 +6,14 @@ checkpoint stream. Players are shared by name across stages: a player a stage do
 train keeps the parameters the previous stages left (list it in the stage program's
 ``frozen=[...]`` when that stage's objectives use it). Each stage has its own solver
 and optimizer states; SimVAE (decoder learns the simulator, then the encoder inverts the
-frozen decoder) is the motivating example.
+frozen decoder) is the motivating example. :func:`gendsl.show` and
+:func:`gendsl.fingerprint` take staged programs too (``show_stages`` lives in
+:mod:`gendsl.terms.show`, ``stages_fingerprint`` in :mod:`gendsl.terms.fingerprint`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import Sequence
 
 from gendsl.errors import ProgramError
@@ -114,21 +115,18 @@ def stages(sequence: Sequence[Stage]) -> StagedProgram:
     return StagedProgram(sequence)
 
 
-def show_stages(staged: StagedProgram) -> str:
-    """Returns the staged program as text: each stage's budget and program."""
-    from gendsl.terms.show import show
-    parts = [f"stages ({staged.total_steps:,} steps)"]
-    for s, start in zip(staged.stages, staged.starts):
-        body = show(s.program).replace("\n", "\n  ")
-        parts.append(f"stage {s.name}: steps {start:,}..{start + s.steps:,}\n  {body}")
-    return "\n".join(parts)
-
-
 def stages_fingerprint(staged: StagedProgram) -> str:
-    """Returns the fingerprint of a staged program (its stages' names, budgets and
-    program fingerprints)."""
+    """Returns the fingerprint of a staged program.
+
+    Transitional: the logic lives in :mod:`gendsl.terms.fingerprint` (use its
+    ``fingerprint``, which takes programs and staged programs); this name stays only
+    while ``gendsl.compiler.stages`` imports it from here, and its import closes the
+    cycle stages -> fingerprint -> stages. Delete it when the compiler no longer does.
+
+    Args:
+      staged: a staged program.
+    Returns:
+      A 16-hex-digit string.
+    """
     from gendsl.terms.fingerprint import fingerprint
-    h = hashlib.sha256()
-    for s in staged.stages:
-        h.update(f"{s.name}:{s.steps}:{fingerprint(s.program)};".encode())
-    return h.hexdigest()[:16]
+    return fingerprint(staged)

@@ -60,25 +60,45 @@ class Term:
             "Use jnp.where inside a primitive for data-dependent choices.")
 
     def __repr__(self) -> str:
-        from gendsl.terms.show import show_term
         return f"Term({show_term(self)})"
+
+
+def show_term(term: Term) -> str:
+    """Returns the one-line text of a term (named sub-terms appear by name).
+
+    Args:
+      term: any term.
+    Returns:
+      Math-like text, stable across processes.
+
+    >>> from gendsl.terms.sources import data
+    >>> show_term(2.0 * data("x") + 1.0)
+    '2.0 * x + 1.0'
+    """
+    return term.render(show_term)
 
 
 def as_term(value: Any) -> Term:
     """Returns ``value`` as a term: terms pass through, numbers and arrays become
     :class:`Const`.
 
+    An object that stands for something else in a program (a player) converts itself
+    through the hook ``type(value).__gendsl_term__(value)``, which returns a term or
+    raises a :class:`gendsl.errors.GendslError` saying how to use it.
+
+    Args:
+      value: a term, a number, an array, or an object with the hook.
+    Returns:
+      A :class:`Term`.
+
     >>> as_term(2.0)
     Term(2.0)
     """
     if isinstance(value, Term):
         return value
-    from gendsl.terms.player import Player
-    if isinstance(value, Player):
-        from gendsl.errors import ProgramError
-        raise ProgramError(
-            f"player {value.name!r} was used as a value; apply it to an input "
-            f"({value.name}(x)) or, for a points player, call it ({value.name}()).")
+    hook = getattr(type(value), "__gendsl_term__", None)
+    if hook is not None:
+        return hook(value)
     return Const(value)
 
 

@@ -1,5 +1,9 @@
 """Mode coverage of samples from a Gaussian mixture (the GAN mode-collapse metrics).
 
+It lives with the mixtures because it is how a mixture evaluates itself
+(:meth:`gendsl.datasets.Mixture.evaluate`); :mod:`gendsl.metrics` re-exports it as
+``gd.metrics.mode_coverage``.
+
 Written by hand in vectorised numpy: the computation is a nearest-centre assignment and
 a histogram, with no library that defines it in this exact form (the definitions follow
 the GA-NTK / unrolled-GAN evaluation protocol).
