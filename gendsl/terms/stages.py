@@ -114,19 +114,3 @@ def stages(sequence: Sequence[Stage]) -> StagedProgram:
                     "object across stages")
     return StagedProgram(sequence)
 
-
-def stages_fingerprint(staged: StagedProgram) -> str:
-    """Returns the fingerprint of a staged program.
-
-    Transitional: the logic lives in :mod:`gendsl.terms.fingerprint` (use its
-    ``fingerprint``, which takes programs and staged programs); this name stays only
-    while ``gendsl.compiler.stages`` imports it from here, and its import closes the
-    cycle stages -> fingerprint -> stages. Delete it when the compiler no longer does.
-
-    Args:
-      staged: a staged program.
-    Returns:
-      A 16-hex-digit string.
-    """
-    from gendsl.terms.fingerprint import fingerprint
-    return fingerprint(staged)
