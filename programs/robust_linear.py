@@ -78,9 +78,9 @@ def build(cfg):
     theta = gd.points("theta", np.zeros(cfg.d, np.float32),
                       optax.inject_hyperparams(optax.sgd)(learning_rate=schedule))
     x, y, z = gd.data("x"), gd.data("y"), gd.latent("z", cfg.d)
-    risk = gd.named("adv_risk", gd.mean(gd.adversarial(gd.square(y - x @ theta()), cfg.eps,
+    risk = gd.named("adv_risk", gd.mean(gd.losses.adversarial(gd.square(y - x @ theta()), cfg.eps,
                                                     cfg.norm, method=cfg.method)))
-    objective = risk + gd.l1(theta, cfg.l1) if cfg.l1 else risk
+    objective = risk + gd.losses.l1(theta, cfg.l1) if cfg.l1 else risk
     program = gd.program({theta: objective}, gd.minimize(), samples=z @ theta())
     test = truth.sample(cfg.n_test, seed=10_000 + cfg.seed)
     best = minimizer(cfg.d, cfg.support, cfg.noise, cfg.truth_seed, cfg.eps, cfg.norm)

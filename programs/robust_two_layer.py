@@ -58,11 +58,11 @@ def build(cfg):
     f = gd.player("f", net, optax.inject_hyperparams(optax.sgd)(learning_rate=cfg.lr))
     x, y, z = gd.data("x"), gd.data("y"), gd.latent("z", cfg.d)
     loss = gd.square(y - f(x))
-    attack = lambda steps: gd.mean(gd.adversarial(loss, cfg.eps, cfg.norm, method="pgd",
+    attack = lambda steps: gd.mean(gd.losses.adversarial(loss, cfg.eps, cfg.norm, method="pgd",
                                                steps=steps))
     objective = gd.named("adv_risk", attack(cfg.pgd_steps))
     if cfg.l1:
-        objective = objective + gd.l1(f, cfg.l1, only="second")
+        objective = objective + gd.losses.l1(f, cfg.l1, only="second")
     program = gd.program({f: objective}, gd.minimize(), samples=f(z))
     strong = gd.compile(gd.program({f: attack(cfg.eval_pgd_steps)}))
     clean = gd.compile(gd.program({f: gd.mean(loss)}))

@@ -30,7 +30,7 @@ def build(cfg):
     Dec = gd.player("Dec", lambda rngs: gd.nn.MLP(cfg.latent, cfg.hidden, 64, rngs=rngs,
                                                   out_shape=(8, 8, 1)), optax.adam(cfg.lr))
     x, z = gd.data("x"), gd.latent("z", cfg.latent)
-    neg_elbo = -gd.elbo(E, Dec, x, likelihood="bernoulli")
+    neg_elbo = -gd.losses.elbo(E, Dec, x, likelihood="bernoulli")
     program = gd.program({E: neg_elbo, Dec: neg_elbo}, gd.minimize(), samples=gd.sigmoid(Dec(z)))
 
     def evaluate(compiled, state, key):

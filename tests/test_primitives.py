@@ -101,7 +101,7 @@ def test_elbo_equals_log_evidence_under_the_exact_posterior():
     enc = _Affine(W.T / (sigma ** 2 * M), -(b @ W.T) / (sigma ** 2 * M), log_var=[-math.log(M)])
     E, Dec = gd.player("E", enc, optax.sgd(0.0)), gd.player("Dec", _Affine(W, b), optax.sgd(0.0))
     batch = {"x": np.tile(points, (5000, 1)).astype(np.float32)}
-    prog = gd.program({E: gd.elbo(E, Dec, gd.data("x"), likelihood="gaussian", obs_std=sigma)},
+    prog = gd.program({E: gd.losses.elbo(E, Dec, gd.data("x"), likelihood="gaussian", obs_std=sigma)},
                       frozen=[Dec])
     c = gd.compile(prog)
     value = float(c.evaluate(c.init(jax.random.key(0), batch), batch)["E/loss"])
@@ -115,6 +115,6 @@ def test_elbo_equals_log_evidence_under_the_exact_posterior():
 def test_elbo_refuses_a_mismatched_decoder():
     E = gd.player("E", lambda r: gd.nn.GaussianEncoder(4, (8,), 2, rngs=r), optax.sgd(0.1))
     Dec = gd.player("Dec", lambda r: gd.nn.MLP(2, (8,), 3, rngs=r), optax.sgd(0.1))
-    loss = -gd.elbo(E, Dec, gd.data("x"))
+    loss = -gd.losses.elbo(E, Dec, gd.data("x"))
     with pytest.raises(gd.errors.PrimitiveError, match=r"decoder returns shape \(5, 3\) for data of shape \(5, 4\)"):
         gd.compile(gd.program({E: loss, Dec: loss})).init(jax.random.key(0), {"x": np.zeros((5, 4), np.float32)})

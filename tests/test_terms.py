@@ -123,7 +123,7 @@ def test_kernel_layers_print_short_but_fingerprint_in_full():
     def program(w_std):
         P = gd.points("P", np.zeros((4, 2), np.float32), optax.sgd(1.0))
         net = serial(Dense(8, W_std=w_std), Relu(), Dense(1))
-        return gd.program({P: gd.ntk_gp_loss(net, gd.data("x"), P(), t=10.0)}, gd.minimize())
+        return gd.program({P: gd.losses.ntk_gp_loss(net, gd.data("x"), P(), t=10.0)}, gd.minimize())
 
     a, b = program(2 ** 0.5), program(2 ** 0.5 + 1e-9)
     assert "ntk_gp_loss(Serial(Dense(8, W_std=1.414), Relu(), Dense(1)), x, P(), 10.0" in gd.show(a)

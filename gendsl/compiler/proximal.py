@@ -1,6 +1,6 @@
 """Each trainable player's optimizer, wrapped by the proximal steps of its objective.
 
-A proximal term (:mod:`gendsl.terms.proximal`, e.g. ``gd.l1``) is not differentiated:
+A proximal term (:mod:`gendsl.terms.proximal`, e.g. ``gd.losses.l1``) is not differentiated:
 its player's optax optimizer is wrapped so that every update ends with the term's
 proximal step, scaled by the constant the term carries in the objective.
 """

@@ -1,9 +1,9 @@
 """Adversarial risk: the loss under the worst perturbation of an input in an l_p ball.
 
-``gd.adversarial(loss, eps, norm)`` is the per-example term
+``gd.losses.adversarial(loss, eps, norm)`` is the per-example term
 ``max_{||delta||_p <= eps} loss(x + delta)`` (Xing, Song & Cheng, AISTATS 2021), where
 ``x`` is a data field of the batch (``wrt``, ``"x"`` by default). Take its mean for the
-adversarial risk: ``gd.mean(gd.adversarial(gd.square(y - f(x)), 0.1, "inf"))``.
+adversarial risk: ``gd.mean(gd.losses.adversarial(gd.square(y - f(x)), 0.1, "inf"))``.
 
 It is lowered one of two ways:
 

@@ -1,6 +1,6 @@
 """The L1 penalty ``weight * ||theta||_1`` of a player, minimised by soft-thresholding.
 
-``gd.l1(P, weight)`` is a proximal term: its value ``weight * sum |p|`` is part of the
+``gd.losses.l1(P, weight)`` is a proximal term: its value ``weight * sum |p|`` is part of the
 objective (reported, without gradient), and the compiler follows ``P``'s optimizer
 step with the soft-thresholding step of :func:`~gendsl.primitives.soft_threshold.proximal_l1`
 at ``lr * coefficient * weight``, where ``coefficient`` is the constant the term is
@@ -42,7 +42,7 @@ def _l1(ctx, player, weight, lr=None, only=None):
 def l1(player: Player, weight: float, *, lr: float | None = None, only: str | None = None):
     """The L1 penalty ``weight * ||theta||_1`` of ``player``, with exact zeros.
 
-    Add it to the player's own objective (``loss + gd.l1(P, 0.01)``). The compiler
+    Add it to the player's own objective (``loss + gd.losses.l1(P, 0.01)``). The compiler
     then follows each optimizer step of ``P`` by ``p <- sign(p) max(|p| - lr * weight, 0)``.
 
     Args:
@@ -62,15 +62,15 @@ def l1(player: Player, weight: float, *, lr: float | None = None, only: str | No
     Term(l1(w, 0.5, lr=0.1))
     """
     if not isinstance(player, Player):
-        raise PrimitiveError(f"gd.l1(player, weight): player must be a gendsl player, got "
+        raise PrimitiveError(f"gd.losses.l1(player, weight): player must be a gendsl player, got "
                              f"{type(player).__name__}")
     if not (_real(weight) and math.isfinite(weight) and weight >= 0):
-        raise PrimitiveError(f"gd.l1({player.name}, weight): weight must be a finite number "
+        raise PrimitiveError(f"gd.losses.l1({player.name}, weight): weight must be a finite number "
                              f">= 0, got {weight!r}")
     if lr is not None and not (_real(lr) and math.isfinite(lr) and lr > 0):
-        raise PrimitiveError(f"gd.l1({player.name}, ...): lr must be a positive number, got {lr!r}")
+        raise PrimitiveError(f"gd.losses.l1({player.name}, ...): lr must be a positive number, got {lr!r}")
     if only is not None and not isinstance(only, str):
-        raise PrimitiveError(f"gd.l1({player.name}, ...): only must be text (part of a "
+        raise PrimitiveError(f"gd.losses.l1({player.name}, ...): only must be text (part of a "
                              f"parameter path, e.g. 'kernel'), got {only!r}")
     kwargs = {k: v for k, v in (("lr", None if lr is None else float(lr)), ("only", only))
               if v is not None}

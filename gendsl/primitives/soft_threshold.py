@@ -95,7 +95,7 @@ def proximal_l1(inner: optax.GradientTransformation, weight: float, *, lr: float
         if lr is None and injected_learning_rate(state) is None:
             raise PrimitiveError(
                 f"the L1 penalty of {owner!r} needs the optimizer's step size: pass "
-                "lr=... to gd.l1, or build the optimizer with optax.inject_hyperparams, "
+                "lr=... to gd.losses.l1, or build the optimizer with optax.inject_hyperparams, "
                 "e.g. optax.inject_hyperparams(optax.sgd)(learning_rate=0.1) (a Python float "
                 "or a schedule: optax leaves numpy scalars uninjected)")
         return state

@@ -48,7 +48,7 @@ class Solver(abc.ABC):
       batches_per_step: how many source batches one step consumes. When above one,
         the step's batch carries a leading axis of that size.
       uses_optimizers: whether updates go through the players' optimizers
-        (``game.apply_optimizer``), where proximal terms such as ``gd.l1`` take their
+        (``game.apply_optimizer``), where proximal terms such as ``gd.losses.l1`` take their
         step.
     """
 
