@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -256,3 +257,21 @@ def test_all_checkpoints_unreadable_starts_over(tmp_path, uninterrupted):
     assert len(warned) == 2 and not again.resumed and again.start_step == 0
     assert sorted(p.name for p in (tmp_path / "unreadable_checkpoints").iterdir()) == ["16", "8"]
     assert_trees_bitwise_equal(again.state, uninterrupted.state)
+
+
+def test_a_checkpoint_of_the_old_state_layout_is_refused_with_a_clear_message(tmp_path):
+    """tests/fixtures/gendsl_0_1_checkpoints: the fake program's run at step 2, written by
+    gendsl 0.1 (a dataclass train state, no state_layout in its metadata)."""
+    shutil.copytree(Path(__file__).parent / "fixtures" / "gendsl_0_1_checkpoints",
+                    tmp_path / "checkpoints")
+    with pytest.raises(CheckpointError, match=r"gendsl 0\.1\.0 in an older layout of the "
+                                              r"train state .*new run directory"):
+        _fit(tmp_path, steps=4)
+    assert (tmp_path / "checkpoints" / "2").is_dir()  # left as it was
+
+
+def test_fit_names_an_unknown_setting_and_a_non_stepper(tmp_path):
+    with pytest.raises(ConfigError, match="unknown setting 'checkpoint_evry'.*checkpoint_every"):
+        _fit(tmp_path, checkpoint_evry=3)
+    with pytest.raises(ConfigError, match="lacks .*abstract_state.*phases"):
+        fit(object(), FakeSource(), steps=2, run_dir=tmp_path, progress=False)

@@ -24,6 +24,7 @@ from gendsl.run.evaluation import Evaluate, draw_samples, eval_key, evaluate_sta
 from gendsl.run.metrics_log import MetricsLog, read_records, to_json_value, to_record
 from gendsl.run.plots import sample_kind, save_sample_plot
 from gendsl.run.progress import Progress
+from gendsl.run.resume import STATE_LAYOUT
 from gendsl.run.run_info import gendsl_version, write_json
 from gendsl.run.schedule import chunk_end, crosses_multiple
 from gendsl.run.segments import Segment, segment_at
@@ -174,6 +175,7 @@ class TrainingLoop:
             state.tree(),
             {
                 "fingerprint": self.stepper.fingerprint,
+                "state_layout": STATE_LAYOUT,
                 "step": step,
                 **self._position(step),
                 "steps_per_call": s.steps_per_call,

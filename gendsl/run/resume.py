@@ -7,7 +7,9 @@ is resharded on the way in.
 
 A checkpoint that cannot be read (truncated or garbled files) is reported with a
 :class:`CheckpointWarning`, moved aside (never deleted) and the previous one is tried. A
-checkpoint of another program (different fingerprint) is refused.
+checkpoint of another program (different fingerprint) is refused, and so is one written
+in another layout of the train state (:data:`STATE_LAYOUT`, in every checkpoint's
+metadata): a clear message instead of a failure deep inside the restore.
 """
 
 from __future__ import annotations
@@ -16,13 +18,35 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-
 from gendsl.errors import CheckpointError, CheckpointMismatchError
 from gendsl.run.checkpoints import CheckpointStore
 
 
+STATE_LAYOUT = 2
+"""The layout of the train state in the checkpoints this version writes (metadata key
+``state_layout``). 2: the nested view ``TrainState.tree()`` as plain dicts (gendsl 0.2).
+Checkpoints without the key were written by gendsl 0.1, whose state was a dataclass
+(its PRNG key recorded under ``.key``)."""
+
+
 class CheckpointWarning(UserWarning):
     """A checkpoint could not be read and an older one is used instead."""
+
+
+def check_layout(directory: Path, step: int, metadata: dict[str, Any]) -> None:
+    """Raises CheckpointError when checkpoint ``step`` was written in another layout of
+    the train state than :data:`STATE_LAYOUT`."""
+    saved = metadata.get("state_layout")
+    if saved == STATE_LAYOUT:
+        return
+    version = metadata.get("gendsl_version", "an unknown version")
+    which = ("an older layout of the train state (gendsl 0.1, before state_layout "
+             f"{STATE_LAYOUT})" if saved is None or saved < STATE_LAYOUT else
+             f"a newer layout of the train state (state_layout {saved})")
+    raise CheckpointError(
+        f"The checkpoint at step {step} in {directory} was written by gendsl {version} in "
+        f"{which}; this gendsl reads state_layout {STATE_LAYOUT}. Finish or resume that "
+        "run with the gendsl that wrote it, or start this one in a new run directory.")
 
 
 def mismatch_message(directory: Path, step: int, saved: str | None, current: str) -> str:
@@ -55,14 +79,17 @@ def restore_latest(
       ``None`` when there is no usable checkpoint.
 
     Raises:
+      CheckpointError: the newest readable checkpoint has another state layout.
       CheckpointMismatchError: the newest readable checkpoint belongs to another program.
     """
     for step in reversed(store.steps()):
         try:
-            saved = store.metadata(step).get("fingerprint")
+            metadata = store.metadata(step)
         except Exception as error:  # unreadable metadata: a damaged checkpoint
             _set_aside(store, step, error, set_aside_to)
             continue
+        check_layout(store.directory, step, metadata)
+        saved = metadata.get("fingerprint")
         if saved != fingerprint:
             raise CheckpointMismatchError(
                 mismatch_message(store.directory, step, saved, fingerprint)
