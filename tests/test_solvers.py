@@ -41,6 +41,26 @@ def test_builtin_tableaux():
     np.testing.assert_allclose(gd.RK4.b, [1 / 6, 1 / 3, 1 / 3, 1 / 6])
 
 
+@pytest.mark.parametrize("name, a, b, order", [
+    ("euler", [[]], [1.0], 1),
+    ("midpoint", [[], [0.5]], [0.0, 1.0], 2),
+    ("ssprk3", [[], [1.0], [0.25, 0.25]], [1 / 6, 1 / 6, 2 / 3], 3),
+    ("kutta3", [[], [0.5], [-1.0, 2.0]], [1 / 6, 2 / 3, 1 / 6], 3),
+    ("rk4_3/8", [[], [1 / 3], [-1 / 3, 1.0], [1.0, -1.0, 1.0]], [1 / 8, 3 / 8, 3 / 8, 1 / 8], 4),
+    # consistent but with the wrong second-stage weight: order 1 only
+    ("broken", [[], [1.0]], [0.25, 0.75], 1),
+])
+def test_the_order_is_derived_from_the_coefficients(name, a, b, order):
+    t = gd.tableau(name, a, b)
+    assert t.order == order and t.num_stages == len(b)
+
+
+def test_order_conditions_count_the_rooted_trees():
+    from gendsl.solvers.order_conditions import rooted_trees
+    assert [len(rooted_trees(n)) for n in range(1, 9)] == [1, 1, 2, 4, 9, 20, 48, 115]
+    assert (gd.EULER.order, gd.HEUN.order, gd.RK4.order) == (1, 2, 4)
+
+
 def _rotation_game(solver):
     """Two scalar players in the bilinear game L_x = x*y, L_y = -x*y plus a quadratic
     pull: the flow is linear, d/dt (x, y) = A (x, y), with A = [[-m, -1], [1, -m]]."""

@@ -61,7 +61,7 @@ def jit_step(fn: Step, mesh: Mesh | None, *, lead_axes: int, donate: bool):
 
 def _on_tree(fn: Step, state: TrainState, batch):
     new, metrics = fn(state.tree(), batch)
-    return TrainState.from_tree(new), metrics
+    return TrainState.from_tree(new, like=state), metrics
 
 
 def scan_steps(fn: Step) -> Step:

@@ -117,11 +117,14 @@ class TrainState:
             "rest": dict(rest or {})})
 
     @classmethod
-    def from_tree(cls, tree: Mapping[str, Any]) -> "TrainState":
+    def from_tree(cls, tree: Mapping[str, Any], like: "TrainState | None" = None) -> "TrainState":
         """Builds a state from its nested view (:meth:`tree`, e.g. a restored checkpoint).
 
         Args:
           tree: ``{field: value}`` with every field of :data:`FIELDS`.
+          like: a state whose layout object is reused when the new one equals it (a
+            step returns its input's layout object, so the next dispatch compares
+            layouts by identity, not by tree structure: ~6 us per call).
         """
         missing = [f for f in FIELDS if f not in tree]
         if missing or len(tree) != len(FIELDS):
@@ -131,7 +134,10 @@ class TrainState:
                      if _is_key(x))
         for i, _ in keys:
             leaves[i] = jax.random.key_data(leaves[i])
-        return cls(tuple(leaves), StateLayout(treedef, keys))
+        layout = StateLayout(treedef, keys)
+        if like is not None and like.layout == layout:
+            layout = like.layout
+        return cls(tuple(leaves), layout)
 
     def tree(self) -> dict[str, Any]:
         """The nested view ``{field: value}`` (PRNG keys typed); the checkpoint layout."""
@@ -147,7 +153,7 @@ class TrainState:
         unknown = sorted(set(changes) - set(FIELDS))
         if unknown:
             raise AttributeError(f"TrainState has no field {unknown[0]!r}; fields: {FIELDS}")
-        return TrainState.from_tree({**self.tree(), **changes})
+        return TrainState.from_tree({**self.tree(), **changes}, like=self)
 
     def __repr__(self) -> str:
         return f"TrainState({len(self.leaves)} arrays: {', '.join(FIELDS)})"
@@ -195,7 +201,9 @@ class TrainState:
 
     @classmethod
     def tree_unflatten(cls, layout: StateLayout, leaves) -> "TrainState":
-        return cls(tuple(leaves), layout)
+        state = object.__new__(cls)  # the dispatch path: no checks, no copies
+        state.leaves, state.layout, state._view = leaves, layout, None
+        return state
 
 
 jax.tree_util.register_pytree_node_class(TrainState)
