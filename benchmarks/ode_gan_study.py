@@ -38,11 +38,11 @@ def trajectory(overrides: list[str], seed: int, steps: int, every: int) -> list[
     module = load_program_file(ROOT / "programs" / "ode_gan_mog16.py")
     cfg = program_config(module, [*overrides, f"seed={seed}"])
     exp = build_experiment(module, cfg)
-    compiled = gd.compile(exp.program, steps_per_call=100)
+    compiled = gd.compile(exp.program)
     state = compiled.init(jax.random.key(seed), exp.source.batch(0))
     rows, t0 = [], time.perf_counter()
     for chunk in range(steps // 100):
-        state, _ = compiled.step(state, exp.source.batches(100 * chunk, 100))
+        state, _ = compiled.step_many(state, exp.source.batches(100 * chunk, 100))
         done = 100 * (chunk + 1)
         if done % every == 0:
             samples = np.asarray(compiled.sample(state, jax.random.key(1), 10_000))
