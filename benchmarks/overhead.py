@@ -155,11 +155,13 @@ def measure(batch_size: int, steps: int, reps: int) -> dict:
         loops[f"gendsl_fused{suffix}"] = (compiled.step_many, init(), fused_batches)
     times, load = time_loops(loops, reps=reps)
     us_per_step = {k: 1e6 * statistics.median(t) / n for k, t in times.items()}
-    time_ratio = {k: statistics.median(a / b for a, b in zip(times[k], times[base]))
-                  for k, base in PAIRS.items()}
+    per_round = {k: [a / b for a, b in zip(times[k], times[base])] for k, base in PAIRS.items()}
+    time_ratio = {k: statistics.median(r) for k, r in per_round.items()}
+    quartiles = {k: statistics.quantiles(r, n=4) for k, r in per_round.items()}
     return {"batch_size": batch_size, "steps": n, "rounds": reps,
             "median_us_per_step": us_per_step,
             "time_ratio_to_baseline": time_ratio,          # median of per-round ratios
+            "time_ratio_quartiles": {k: [q[0], q[2]] for k, q in quartiles.items()},
             "speed_ratio_to_baseline": {k: 1.0 / v for k, v in time_ratio.items()},
             "guard_cost_gendsl": statistics.median(
                 a / b for a, b in zip(times["gendsl"], times["gendsl_unguarded"])),
@@ -190,14 +192,17 @@ def main(argv=None):
     results = [measure(b, args.steps, args.reps) for b in args.batch_sizes]
     print(f"gan_mog step, {args.steps} steps x {args.reps} interleaved rounds, "
           f"{jax.devices()[0].platform}, {platform.processor() or platform.machine()}; "
-          "ratio = median over rounds of (time of loop / time of its baseline)")
-    print(f"{'batch':>6}  {'loop':<24}{'us/step':>9}  {'baseline':<20}{'time ratio':>11}"
-          f"{'goal':>8}{'load':>14}")
+          "ratio = median over rounds of (time of loop / time of its baseline), with the "
+          "interquartile range of the per-round ratios")
+    print(f"{'batch':>6}  {'loop':<24}{'us/step':>9}  {'baseline':<20}"
+          f"{'time ratio (IQR)':>18}{'goal':>8}{'load':>14}")
     for r in results:
         load = r["load_average"]
         for name, us in r["median_us_per_step"].items():
             base = PAIRS.get(name)
-            ratio = f"{r['time_ratio_to_baseline'][name]:>11.3f}" if base else " " * 11
+            ratio = (f"{r['time_ratio_to_baseline'][name]:>6.3f} "
+                     f"({r['time_ratio_quartiles'][name][0]:.2f}-"
+                     f"{r['time_ratio_quartiles'][name][1]:.2f})" if base else " " * 18)
             ceiling = goal(name, r["batch_size"]) if base else None
             print(f"{r['batch_size']:>6}  {name:<24}{us:>9.1f}  {base or '':<20}{ratio}"
                   f"{f'<={ceiling:.3f}' if ceiling else '':>8}{load['median']:>8.2f} "
