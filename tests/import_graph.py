@@ -227,10 +227,12 @@ def strongly_connected(graph: Mapping[str, Sequence[str]]) -> list[set[str]]:
                 low[node] = min(low[node], index[nxt])
         if low[node] == index[node]:
             component = set()
-            while not component or member != node:
+            while True:
                 member = stack.pop()
                 on_stack.discard(member)
                 component.add(member)
+                if member == node:
+                    break
             if len(component) > 1:
                 components.append(component)
 

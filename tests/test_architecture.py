@@ -5,7 +5,6 @@ comments and doctests are not code, and function-level imports count like any ot
 import re
 from pathlib import Path
 
-import pytest
 
 from import_graph import (Edge, cycles, describe_cycle, forbidden_imports, import_edges, layer_of,
                           layer_offences, read_package, unassigned)

@@ -4,7 +4,6 @@ maximisation, PGD against the closed form, the NTK two-layer network, the data a
 helpers, the programs, and the paper's qualitative claims at small scale."""
 
 import itertools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +16,7 @@ import gendsl as gd
 from gendsl.errors import PrimitiveError, SolverError
 from gendsl.primitives.adversarial import adversarial
 from gendsl.primitives.l1 import l1
-from gendsl.primitives.soft_threshold import proximal_l1, soft_threshold
+from gendsl.primitives.soft_threshold import proximal_l1
 
 x, y = gd.data("x"), gd.data("y")
 

@@ -10,7 +10,6 @@ import optax
 import pytest
 
 import gendsl as gd
-from gendsl.errors import PrimitiveError
 from gendsl.metrics import correlation_matrix, parameter_recovery, r_squared
 from gendsl.recipes import simvae, uniform_box
 from gendsl.run import build_experiment, load_program_file, program_config

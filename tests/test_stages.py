@@ -4,7 +4,6 @@ checkpoint stream, and resuming mid-stage 2 without redoing stage 1."""
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest

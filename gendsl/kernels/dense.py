@@ -6,7 +6,6 @@ import dataclasses
 from typing import Optional
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from gendsl.errors import KernelError

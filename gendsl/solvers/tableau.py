@@ -11,7 +11,7 @@ import dataclasses
 import math
 
 from gendsl.errors import TableauError
-from gendsl.solvers.order_conditions import MAX_ORDER, method_order
+from gendsl.solvers.order_conditions import method_order
 
 _TOL = 1e-10
 
@@ -65,8 +65,8 @@ class ButcherTableau:
     @property
     def order(self) -> int:
         """The method's order of accuracy, derived from the coefficients: the largest
-        ``p`` (up to :data:`MAX_ORDER`) for which every Butcher order condition of
-        order ``<= p`` holds (see :mod:`gendsl.solvers.order_conditions`).
+        ``p`` (up to :data:`gendsl.solvers.order_conditions.MAX_ORDER`, 8) for which
+        every Butcher order condition of order ``<= p`` holds.
 
         >>> EULER.order, HEUN.order, RK4.order
         (1, 2, 4)

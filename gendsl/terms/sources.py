@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
