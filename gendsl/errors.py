@@ -68,6 +68,10 @@ class CheckpointMismatchError(CheckpointError):
     """A checkpoint was written by a different program (fingerprint mismatch)."""
 
 
+class RunDirLockedError(GendslError):
+    """Another live process is training in the same run directory."""
+
+
 class NonFiniteError(GendslError):
     """Training stopped after too many consecutive non-finite steps."""
 

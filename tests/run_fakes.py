@@ -214,8 +214,17 @@ def _main(argv):
         from gendsl.cli import main
 
         return main(args.args, compile_fn=fake_compile)
+    from gendsl.errors import TrainingInterrupted
     from gendsl.run import fit
 
+    try:
+        _fit_from_args(fit, args)
+    except TrainingInterrupted as stopped:  # exit as the gendsl command does
+        return stopped.exit_code
+    return 0
+
+
+def _fit_from_args(fit, args):
     fit(
         FakeCompiled(),
         FakeSource(delay_s=args.delay),
@@ -226,7 +235,6 @@ def _main(argv):
         log_every=args.log_every,
         progress=False,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -88,6 +88,16 @@ def test_keeps_the_last_three_and_sets_aside(tmp_path):
     assert restored["w"].tolist() == [30.0, 30.0] and meta == {"step": 30}
 
 
+def test_a_second_damaged_checkpoint_of_one_step_is_kept_beside_the_first(tmp_path):
+    aside = tmp_path / "aside"
+    with CheckpointStore(tmp_path / "ckpt", async_save=False) as store:
+        for value in (1.0, 2.0):
+            store.save(40, {"w": jnp.full(2, value)}, {})
+            store.set_aside(40, aside)
+    assert sorted(p.name for p in aside.iterdir()) == ["40", "40.1"]   # none replaced
+    assert all((aside / name / "state").is_dir() for name in ("40", "40.1"))
+
+
 @pytest.mark.slow
 def test_restore_reshards_onto_a_mesh(tmp_path):
     """A checkpoint written on one device restores replicated / split over 8 devices."""

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import jax
@@ -25,10 +29,14 @@ from gendsl.errors import (
     CheckpointMismatchError,
     ConfigError,
     NonFiniteError,
+    RunDirLockedError,
     TrainingInterrupted,
 )
 from gendsl.run import CheckpointStore, CheckpointWarning, fit
+from gendsl.run.lock import RunDirLock
 from gendsl.run.metrics_log import read_records
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fit(run_dir, *, steps=24, program=FakeProgram(), steps_per_call=1, source=None, **kw):
@@ -226,10 +234,15 @@ def test_several_batches_per_step(tmp_path):
 
 
 def test_finished_run_is_not_retrained(tmp_path, uninterrupted):
-    _fit(tmp_path, steps_per_call=3)
+    first = _fit(tmp_path, steps_per_call=3)
+    files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "lock"}
     again = _fit(tmp_path, steps_per_call=3)
     assert (again.resumed, again.start_step, again.step) == (True, 24, 24)
     assert again.metrics["G/loss"] == uninterrupted.metrics["G/loss"]
+    assert again.metrics == json.loads(json.dumps(first.metrics))
+    # left as it was: no second evaluation record, the summary's speed kept
+    now = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "lock"}
+    assert now == files
     with pytest.raises(CheckpointError, match="past steps=10"):
         _fit(tmp_path, steps=10, steps_per_call=3)
 
@@ -275,3 +288,43 @@ def test_fit_names_an_unknown_setting_and_a_non_stepper(tmp_path):
         _fit(tmp_path, checkpoint_evry=3)
     with pytest.raises(ConfigError, match="lacks .*abstract_state.*phases"):
         fit(object(), FakeSource(), steps=2, run_dir=tmp_path, progress=False)
+
+
+def test_a_second_run_in_the_same_directory_is_refused_naming_the_holder(tmp_path):
+    """The first run holds the lock for its whole run (60 s of slow batches; it is
+    stopped long before), so the refusal does not race the first run's progress."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    first = subprocess.Popen([sys.executable, str(ROOT / "tests" / "run_fakes.py"), "fit",
+                              str(tmp_path), "--steps", "1200", "--delay", "0.05"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def wait_until(condition, what):
+        deadline = time.monotonic() + 90
+        while not condition():
+            assert first.poll() is None, first.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, f"the first run never {what}"
+            time.sleep(0.05)
+
+    try:
+        wait_until(lambda: RunDirLock(tmp_path).holder().get("pid") == first.pid, "took the lock")
+        with pytest.raises(RunDirLockedError, match=rf"in use by another run \(pid {first.pid} on "):
+            _fit(tmp_path, steps=8)
+        # stop it once it trains (its signal handlers are installed by then)
+        wait_until(lambda: read_records(tmp_path / "metrics.jsonl"), "logged a step")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+    assert first.returncode == 143
+    steps = [r["step"] for r in read_records(tmp_path / "metrics.jsonl")]
+    assert steps == sorted(set(steps))                     # one writer, no duplicates
+    assert RunDirLock(tmp_path).holder() == {}             # released on the way out
+    resumed = _fit(tmp_path, steps=max(steps) + 4)         # and the directory is usable
+    assert resumed.resumed
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
+    (tmp_path / "lock").write_text(json.dumps({"pid": 2 ** 22 + 7, "host": "gone",
+                                               "since": "2026-01-01T00:00:00"}))
+    with caplog.at_level(logging.INFO, logger="gendsl.run"):
+        result = _fit(tmp_path, steps=4)
+    assert result.step == 4
+    assert "taking over the lock" in caplog.text and str(2 ** 22 + 7) in caplog.text

@@ -113,13 +113,16 @@ class CheckpointStore:
 
     def set_aside(self, step: int, destination: str | Path) -> Path:
         """Moves checkpoint ``step`` out of the store (e.g. an unreadable one) and returns
-        its new path, ``destination/<step>``; nothing is deleted."""
+        its new path: ``destination/<step>``, or ``destination/<step>.<n>`` when earlier
+        ones of that step were set aside already. Nothing is deleted or replaced."""
         self.wait()
         target = Path(destination) / str(step)
+        n = 0
+        while target.exists():
+            n += 1
+            target = Path(destination) / f"{step}.{n}"
         if jax.process_index() == 0:
             target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                shutil.rmtree(target)
             shutil.move(str(self._directory / str(step)), str(target))
         self._manager.reload()
         return target

@@ -6,7 +6,9 @@ the steps to :class:`gendsl.run.loop.TrainingLoop`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import logging
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from gendsl.errors import CheckpointError, ConfigError
 from gendsl.run.batches import step_batch
 from gendsl.run.checkpoints import CheckpointStore
 from gendsl.run.evaluation import Evaluate
+from gendsl.run.lock import RunDirLock
 from gendsl.run.loop import TrainingLoop
 from gendsl.run.metrics_log import MetricsLog
 from gendsl.run.resume import restore_latest
@@ -55,6 +58,18 @@ class FitResult:
     fingerprint: str
 
 
+def _finished_summary(run_dir: Path, fingerprint: str, step: int) -> dict[str, Any] | None:
+    """``run_dir/summary.json`` if it records this program's run completed at ``step``
+    (else None: e.g. a run stopped during its final evaluation is finished again)."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    done = (summary.get("status") == "completed" and summary.get("step") == step
+            and summary.get("fingerprint") == fingerprint)
+    return summary if done and isinstance(summary.get("metrics"), dict) else None
+
+
 def fit(
     compiled: Stepper,
     source: Any,
@@ -70,7 +85,9 @@ def fit(
     Writes ``run_dir/metrics.jsonl``, ``summary.json``, ``samples.png`` and
     ``checkpoints/`` (see docs/running.md). If ``run_dir`` holds checkpoints of the same
     program, training continues from the newest readable one and ends with exactly the
-    state an uninterrupted run would have (on the CPU).
+    state an uninterrupted run would have (on the CPU). A run that already completed
+    ``steps`` is left as it was: nothing is trained, evaluated or written, and the
+    result carries the metrics of its ``summary.json``.
 
     Args:
       compiled: a compiled program (``gd.compile(...)``), or anything implementing
@@ -93,6 +110,7 @@ def fit(
 
     Raises:
       ConfigError: an unknown or invalid setting, or ``compiled`` is not a stepper.
+      RunDirLockedError: another live process is training in ``run_dir``.
       CheckpointMismatchError: ``run_dir`` holds checkpoints of another program.
       NonFiniteError: ``max_nonfinite`` consecutive non-finite steps (after saving).
       TrainingInterrupted: SIGTERM or SIGINT arrived (after saving); its ``exit_code``
@@ -106,42 +124,53 @@ def fit(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     writer = jax.process_index() == 0
-    with CheckpointStore(run_dir / "checkpoints", keep=settings.keep_checkpoints) as store:
-        key = jax.random.key(settings.seed)
-        segs = segments(compiled, source)
-        example = step_batch(segs[0].source, 0, segs[0].batches_per_step)
-        restored = None
-        if store.steps():  # only then trace init for the abstract state
-            abstract = compiled.abstract_state(key, example)
-            restored = restore_latest(
-                store,
-                abstract.tree(),
-                fingerprint=compiled.fingerprint,
-                set_aside_to=run_dir / "unreadable_checkpoints",
+    # one run at a time in a run directory (the writer's lock; see run/lock.py)
+    with RunDirLock(run_dir) if writer else contextlib.nullcontext():
+        with CheckpointStore(run_dir / "checkpoints", keep=settings.keep_checkpoints) as store:
+            key = jax.random.key(settings.seed)
+            segs = segments(compiled, source)
+            example = step_batch(segs[0].source, 0, segs[0].batches_per_step)
+            restored = None
+            if store.steps():  # only then trace init for the abstract state
+                abstract = compiled.abstract_state(key, example)
+                restored = restore_latest(
+                    store,
+                    abstract.tree(),
+                    fingerprint=compiled.fingerprint,
+                    set_aside_to=run_dir / "unreadable_checkpoints",
+                )
+            state = abstract.from_tree(restored[0]) if restored else compiled.init(key, example)
+            start = int(jax.device_get(state.step))
+            if restored:
+                logger.info("resuming from the checkpoint at step %d in %s", start,
+                            store.directory)
+            if start > settings.steps:
+                raise CheckpointError(
+                    f"The checkpoint in {store.directory} is at step {start}, past "
+                    f"steps={settings.steps}. Ask for at least that many steps, or use another "
+                    "run directory."
+                )
+            finished = _finished_summary(run_dir, compiled.fingerprint, start) if (
+                restored and start == settings.steps) else None
+            if finished is not None:  # nothing to do: leave the run directory as it was
+                logger.info("the run in %s is complete at step %d", run_dir, start)
+                return FitResult(state=state, metrics=finished["metrics"], run_dir=run_dir,
+                                 step=start, start_step=start, resumed=True,
+                                 wall_time_s=time.perf_counter() - started,
+                                 fingerprint=compiled.fingerprint)
+            if config is not None and writer:
+                write_json(run_dir / "config.json", dict(config))
+            log = MetricsLog(run_dir / "metrics.jsonl", enabled=writer)
+            log.keep_until(start)
+            run = TrainingLoop(
+                compiled, segs, settings, store, log, run_dir, start, bool(restored), evaluate
             )
-        state = abstract.from_tree(restored[0]) if restored else compiled.init(key, example)
-        start = int(jax.device_get(state.step))
-        if restored:
-            logger.info("resuming from the checkpoint at step %d in %s", start, store.directory)
-        if start > settings.steps:
-            raise CheckpointError(
-                f"The checkpoint in {store.directory} is at step {start}, past "
-                f"steps={settings.steps}. Ask for at least that many steps, or use another "
-                "run directory."
-            )
-        if config is not None and writer:
-            write_json(run_dir / "config.json", dict(config))
-        log = MetricsLog(run_dir / "metrics.jsonl", enabled=writer)
-        log.keep_until(start)
-        run = TrainingLoop(
-            compiled, segs, settings, store, log, run_dir, start, bool(restored), evaluate
-        )
-        with stop_on_signals() as stop:
-            state = run.train(state, stop, progress)
-        metrics = run.finish(state, writer)
-    wall = time.perf_counter() - started
-    if writer:
-        write_json(run_dir / "summary.json", run.summary("completed", state, metrics, wall))
+            with stop_on_signals() as stop:
+                state = run.train(state, stop, progress)
+            metrics = run.finish(state, writer)
+        wall = time.perf_counter() - started
+        if writer:
+            write_json(run_dir / "summary.json", run.summary("completed", state, metrics, wall))
     return FitResult(
         state=state,
         metrics=metrics,
