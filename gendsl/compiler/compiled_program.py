@@ -79,6 +79,9 @@ class CompiledProgram:
       fingerprint: the program's fingerprint.
       name, start, end: as a runner phase: ``""``, 0 and None (the whole run).
       total_steps: None (a plain program has no step budget of its own).
+      game: the program's static :class:`~gendsl.compiler.game.Game`.
+      step_fn: the pure step over the state's fields (what ``step`` and ``step_many``
+        jit; a staged program wraps it per stage).
       step: ``(state, batch) -> (state, metrics)``, jitted, donating ``state``.
       step_many: ``(state, batches) -> (state, metrics)`` fusing as many steps as
         ``batches`` has entries on its leading axis; metrics come back stacked.
