@@ -38,7 +38,6 @@ class StageStep:
       step_many: the fused version (leading axis of batches = steps).
       batches_per_step: source batches one step of this stage reads.
       compiled: the stage's own :class:`CompiledProgram` (over all players).
-      mesh: the device mesh, or None.
     """
 
     name: str
@@ -49,7 +48,6 @@ class StageStep:
     step_many: Callable[..., Any]
     batches_per_step: int
     compiled: CompiledProgram
-    mesh: Mesh | None = None
     trace_counters: tuple[Any, ...] = ()
 
     @property
@@ -59,7 +57,7 @@ class StageStep:
 
     def shard_batch(self, batch: Mapping[str, Any], *, stacked: int = 0):
         """Places a host batch as this stage's step expects it."""
-        return shard_batch(batch, self.mesh, batch_axis=stacked)
+        return self.compiled.shard_batch(batch, stacked=stacked)
 
 
 def _stage_step(name: str, fn: Step, ema_players: tuple[str, ...]) -> Step:
@@ -104,7 +102,7 @@ class CompiledStages:
             step1, count1 = jit_step(fn, mesh, lead_axes=extra, donate=donate)
             stepk, countk = jit_step(scan_steps(fn), mesh, lead_axes=1 + extra, donate=donate)
             views.append(StageStep(s.name, i, start, start + s.steps, step1, stepk,
-                                   c.batches_per_step, c, mesh, (count1, countk)))
+                                   c.batches_per_step, c, (count1, countk)))
         self.stages: tuple[StageStep, ...] = tuple(views)
         self._ema_players = sorted({p.name for s in staged.stages for p, _ in s.program.ema})
 

@@ -8,7 +8,7 @@ the loop itself all read this one list.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any
 
 from gendsl.errors import ConfigError
 
@@ -59,16 +59,6 @@ class LoopSettings:
     def names(cls) -> tuple[str, ...]:
         """The settings' names."""
         return tuple(f.name for f in dataclasses.fields(cls))
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "LoopSettings":
-        """The settings named in ``values`` (other keys are ignored; missing ones take
-        their defaults).
-
-        >>> LoopSettings.from_mapping({"steps": 4, "lr": 0.1}).steps
-        4
-        """
-        return cls(**{n: values[n] for n in cls.names() if n in values})
 
     @classmethod
     def create(cls, **settings: Any) -> "LoopSettings":
