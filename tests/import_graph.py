@@ -206,8 +206,8 @@ def cycles(edges: Sequence[Edge]) -> list[list[Edge]]:
 def strongly_connected(graph: Mapping[str, Sequence[str]]) -> list[set[str]]:
     """Returns the strongly connected components with more than one node (Tarjan).
 
-    >>> strongly_connected({"a": ["b"], "b": ["a", "c"], "c": []})
-    [{'a', 'b'}]
+    >>> [sorted(c) for c in strongly_connected({"a": ["b"], "b": ["a", "c"], "c": []})]
+    [['a', 'b']]
     """
     index: dict[str, int] = {}
     low: dict[str, int] = {}
