@@ -72,6 +72,15 @@ class LoopSettings:
 
 _ZERO_ALLOWED = ("steps", "seed", "eval_every")
 
+RUN_MANAGEMENT_KEYS: frozenset[str] = frozenset(
+    {"steps", "checkpoint_every", "log_every", "eval_every", "max_nonfinite",
+     "num_eval_samples", "keep_checkpoints"}
+)
+"""Config keys that manage a run without changing what it computes: a resume may change
+them freely (``--steps`` to train longer, say), and they do not enter the default run
+directory's name. Every other key (the program's own, ``batch_size``, ``seed``,
+``steps_per_call``) is part of a run's identity."""
+
 
 def default_settings() -> dict[str, Any]:
     """``{name: default}`` of every setting that has one.
