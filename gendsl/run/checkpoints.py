@@ -10,6 +10,8 @@ killed mid-save leaves the previous checkpoints intact.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ class CheckpointStore:
       directory: where the checkpoints live (created if missing).
       keep: how many of the most recent checkpoints to keep.
       async_save: write checkpoints in a background thread (``wait`` joins it).
+      read_only: only read: the directory is neither created nor cleaned up (temporary
+        directories of unfinished saves are left alone) and ``save`` is refused.
 
     >>> import tempfile, jax.numpy as jnp
     >>> with CheckpointStore(tempfile.mkdtemp(), async_save=False) as store:
@@ -38,17 +42,22 @@ class CheckpointStore:
     ([7], [1.0, 1.0], 'hi')
     """
 
-    def __init__(self, directory: str | Path, *, keep: int = 3, async_save: bool = True):
+    def __init__(self, directory: str | Path, *, keep: int = 3, async_save: bool = True,
+                 read_only: bool = False):
         self._directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep,
-            create=True,
-            enable_async_checkpointing=async_save,
-            cleanup_tmp_directories=True,
+            max_to_keep=None if read_only else keep,
+            save_interval_steps=0 if read_only else 1,
+            create=not read_only,
+            enable_async_checkpointing=async_save and not read_only,
+            cleanup_tmp_directories=not read_only,
+            read_only=read_only,
+            save_root_metadata=not read_only,
         )
-        self._manager = ocp.CheckpointManager(
-            self._directory, options=options, item_names=("state", "metadata")
-        )
+        with _without_read_only_notice() if read_only else contextlib.nullcontext():
+            self._manager = ocp.CheckpointManager(
+                self._directory, options=options, item_names=("state", "metadata")
+            )
 
     @property
     def directory(self) -> Path:
@@ -140,3 +149,17 @@ class CheckpointStore:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _without_read_only_notice():
+    """Drops Orbax's warning that a read-only store's directory is read only (asked for)."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Given directory is read only")
+
+    logger = logging.getLogger("absl")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)

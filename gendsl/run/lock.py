@@ -100,3 +100,51 @@ class RunDirLock:
 
     def __exit__(self, *exc_info) -> None:
         self.release()
+
+
+def is_locked(run_dir: str | Path) -> bool:
+    """Whether a live process holds the lock of ``run_dir``, found without taking it
+    and without writing anything.
+
+    A holder records itself in the lock file and empties it on release, so an empty or
+    missing file means no holder. A recorded holder on this host is alive if its pid
+    is; on another host (where pids mean nothing here) a shared ``flock`` is tried on a
+    read-only descriptor and released at once: it fails only while the holder's
+    exclusive lock is held.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> with RunDirLock(d):
+    ...     is_locked(d)
+    True
+    >>> is_locked(d)
+    False
+    """
+    lock = RunDirLock(run_dir)
+    holder = lock.holder()
+    pid = holder.get("pid")
+    if not isinstance(pid, int):
+        return False
+    if holder.get("host") == socket.gethostname():
+        return _alive(pid)
+    try:
+        fd = os.open(lock.path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a shared lock taken above
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
