@@ -17,8 +17,10 @@ from gendsl import datasets, errors, kernels, losses, metrics, nn, recipes, run,
 from gendsl.compiler import CompiledProgram, CompiledStages, TrainState, compile
 from gendsl.errors import GendslError
 from gendsl.experiments import run_experiment
+from gendsl.loaded_run import LoadedRun, load_run
 from gendsl.primitives.simulator import host_simulator, simulator
 from gendsl.run import Config, Experiment, FitResult, LoopSettings, fit
+from gendsl.run import run_info as _run_info
 from gendsl.sharding import data_parallel
 from gendsl.solvers import (EULER, HEUN, RK4, ButcherTableau, Solver, StepResult, alternating,
                             euler, grad_norm_penalty, heun, minimize, ode, rk4, simultaneous,
@@ -36,7 +38,7 @@ from gendsl.terms.stages import Stage, StagedProgram, stage, stages
 from gendsl.terms.synthesized import clip_to, synthesized_points
 from gendsl.terms.term import Term
 
-__version__ = "0.2.0"
+__version__ = _run_info.VERSION
 
 __all__ = [
     # subpackages
@@ -57,7 +59,8 @@ __all__ = [
     # compiling
     "compile", "CompiledProgram", "CompiledStages", "TrainState", "data_parallel",
     # running
-    "fit", "LoopSettings", "FitResult", "Experiment", "Config", "run_experiment",
+    "fit", "LoopSettings", "FitResult", "Experiment", "Config", "run_experiment", "load_run",
+    "LoadedRun",
     # errors
     "GendslError",
 ]

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any
 
 
+VERSION = "0.2.0"
+"""gendsl's version (``gd.__version__``; pyproject.toml says the same, which
+tests/test_cli_tools.py checks). Read from the source rather than from the installed
+package's metadata, which an editable install leaves stale when the version changes."""
+
+
 def gendsl_version() -> str:
-    """The installed gendsl version, or ``"unknown"`` when running from a source tree
-    that is not installed."""
-    try:
-        return importlib.metadata.version("gendsl")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+    """The version of the gendsl that is running (:data:`VERSION`).
+
+    >>> gendsl_version() == VERSION
+    True
+    """
+    return VERSION
 
 
 def write_json(path: str | Path, value: Any) -> None:
