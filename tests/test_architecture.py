@@ -26,7 +26,7 @@ LAYERS = (
     ("gendsl.samplers", "gendsl.geometry"),
     ("gendsl.run",),
     ("gendsl.recipes",),
-    ("gendsl.experiments",),
+    ("gendsl.experiments", "gendsl.loaded_run"),
     ("gendsl.cli", "gendsl"),
 )
 NOT_BUILT_YET = {"gendsl.samplers", "gendsl.geometry"}  # entries allowed to be absent
