@@ -1,4 +1,5 @@
-"""The ``gendsl`` command line: ``gendsl run PROGRAM.py`` and ``gendsl show PROGRAM.py``.
+"""The ``gendsl`` command line: ``run`` and ``show`` a program file; ``sample``, ``eval``
+and list (``runs``) run directories; ``--version``.
 
 Exit status: 0 on success; 1 when training stops on an error (non-finite streak, a
 checkpoint of another program, ...); 2 for a bad command line, program file or
@@ -9,6 +10,7 @@ stopped training after saving a checkpoint. See docs/running.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -19,24 +21,32 @@ from gendsl.errors import ConfigError, GendslError, TrainingInterrupted
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gendsl`` command."""
+    from gendsl.run.run_info import gendsl_version
+
     parser = argparse.ArgumentParser(
         prog="gendsl", description="Run and inspect gendsl objective programs."
     )
+    parser.add_argument("--version", action="version", version=f"gendsl {gendsl_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add_program(command: argparse.ArgumentParser) -> None:
         command.add_argument("program", metavar="PROGRAM.py",
                              help="a program file defining DEFAULTS and build(cfg)")
-        command.add_argument("--set", dest="assignments", action="extend", nargs="+",
+        command.add_argument("--set", dest="assignments", action="extend", nargs=1,
                              default=[], metavar="KEY=VALUE",
-                             help="override config keys, e.g. --set lr=3e-4 hidden=64,64")
+                             help="override config keys, e.g. --set lr=3e-4 hidden=64,64 "
+                             "(the KEY=VALUE tokens after it; before or after PROGRAM.py)")
+        command.add_argument("--devices", type=int, metavar="N",
+                             help="data-parallel over the first N devices (replaces the "
+                             "experiment's mesh)")
 
     run = commands.add_parser("run", help="train a program (resumes if the run directory "
                               "holds checkpoints of it)")
     add_program(run)
     run.add_argument("--steps", type=int, help="train to this step (config key steps)")
     run.add_argument("--run-dir", type=Path,
-                     help="the run directory (default: runs/<program file name>)")
+                     help="the run directory (default: runs/<program file name>, then "
+                     "/<key=value,...> for the identity keys --set or --seed change)")
     run.add_argument("--seed", type=int, help="the random seed (config key seed)")
     run.add_argument("--checkpoint-every", type=int,
                      help="checkpoint period in steps (config key checkpoint_every)")
@@ -46,7 +56,63 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="print a program and its fingerprint")
     add_program(show)
     show.set_defaults(handler=_show)
+
+    def add_run_dir(command: argparse.ArgumentParser) -> None:
+        command.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run directory")
+        command.add_argument("--step", type=int,
+                             help="the checkpoint to load (default: the newest)")
+        command.add_argument("--program", type=Path, metavar="PROGRAM.py",
+                             help="the program file (default: the one RUN_DIR/program.json "
+                             "names)")
+
+    sample = commands.add_parser("sample", help="draw samples from a run's checkpoint")
+    add_run_dir(sample)
+    sample.add_argument("-n", type=int, required=True, metavar="N", help="how many samples")
+    sample.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.npz",
+                        help="the .npz file to write (array 'samples')")
+    sample.add_argument("--seed", type=int, help="seed of the sampling key (default: the "
+                        "run's evaluation key at the step)")
+    sample.set_defaults(handler=_sample)
+
+    evaluate = commands.add_parser("eval", help="rerun a run's evaluation on a checkpoint")
+    add_run_dir(evaluate)
+    evaluate.add_argument("-o", "--output", type=Path, metavar="FILE.json",
+                          help="write the metrics as JSON here instead of printing them")
+    evaluate.set_defaults(handler=_eval)
+
+    runs = commands.add_parser("runs", help="list the run directories under DIR")
+    runs.add_argument("root", metavar="DIR", type=Path, nargs="?", default=Path("runs"),
+                      help="where to look (default: runs)")
+    runs.set_defaults(handler=_runs)
     return parser
+
+
+def split_set_arguments(argv: Sequence[str]) -> list[str]:
+    """Gives each ``--set`` one ``KEY=VALUE``, so that ``--set`` may come before the
+    program path: the first token after ``--set`` and the tokens with ``=`` that follow
+    it (not starting with ``-``) are its values; any other token ends the list.
+
+    >>> split_set_arguments(["run", "--set", "a=1", "b=2", "p.py", "--set", "c=3"])
+    ['run', '--set', 'a=1', '--set', 'b=2', 'p.py', '--set', 'c=3']
+    """
+    out: list[str] = []
+    tokens = iter(argv)
+    pending = None
+    for token in tokens:
+        if token == "--":
+            out += [token, *tokens]
+            break
+        if pending is not None and "=" in token and not token.startswith("-"):
+            out += ["--set", token]
+            continue
+        pending = token if token.startswith("--set=") else None
+        out.append(token)
+        if token == "--set":
+            value = next(tokens, None)
+            if value is not None:
+                out.append(value)
+                pending = value
+    return out
 
 
 def main(argv: Sequence[str] | None = None, *, compile_fn: Callable[..., Any] | None = None) -> int:
@@ -59,7 +125,8 @@ def main(argv: Sequence[str] | None = None, *, compile_fn: Callable[..., Any] | 
     Returns:
       the exit status (see the module docstring).
     """
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(split_set_arguments(sys.argv[1:] if argv is None
+                                                          else argv))
     _show_runner_messages()
     try:
         return args.handler(args, compile_fn)
@@ -90,11 +157,32 @@ def _show_runner_messages() -> None:
 
 
 def _load(args: argparse.Namespace, extra: Sequence[str] = ()):
+    """``(cfg, experiment, defaults)`` of the program file with the overrides; the
+    experiment on ``--devices`` devices if given."""
     from gendsl.run.program_file import build_experiment, load_program_file, program_config
 
     module = load_program_file(args.program)
     cfg = program_config(module, [*args.assignments, *extra])
-    return cfg, build_experiment(module, cfg)
+    experiment = build_experiment(module, cfg)
+    if args.devices is not None:
+        experiment = dataclasses.replace(experiment, mesh=_mesh(args.devices))
+    return cfg, experiment, program_config(module)
+
+
+def _mesh(devices: int):
+    import jax
+
+    from gendsl.sharding import data_parallel
+
+    available = len(jax.devices())
+    if not 1 <= devices <= available:
+        raise ConfigError(
+            f"--devices {devices}: there are {available} devices "
+            f"({jax.default_backend()}); give --devices 1 to {available}. On the CPU, set "
+            f"JAX_NUM_CPU_DEVICES={devices} (or XLA_FLAGS="
+            f"--xla_force_host_platform_device_count={devices}) before gendsl starts to "
+            "simulate more.")
+    return data_parallel(devices)
 
 
 def _compile_fn(compile_fn: Callable[..., Any] | None) -> Callable[..., Any]:
@@ -105,11 +193,15 @@ def _compile_fn(compile_fn: Callable[..., Any] | None) -> Callable[..., Any]:
 
 def _run(args: argparse.Namespace, compile_fn) -> int:
     from gendsl.experiments import run_experiment
+    from gendsl.run.run_names import default_run_dir
+    from gendsl.run.run_record import write_program_record
 
     flags = {"steps": args.steps, "seed": args.seed, "checkpoint_every": args.checkpoint_every}
-    cfg, experiment = _load(args, [f"{k}={v}" for k, v in flags.items() if v is not None])
-    run_dir = args.run_dir or Path("runs") / Path(args.program).stem
+    given = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    cfg, experiment, defaults = _load(args, given)
+    run_dir = args.run_dir or default_run_dir(args.program, cfg, defaults)
     print(f"gendsl: run directory {run_dir}", flush=True)
+    write_program_record(run_dir, args.program, [*args.assignments, *given])
     result = run_experiment(experiment, cfg, run_dir, progress=not args.no_progress,
                             compile_fn=_compile_fn(compile_fn))
     resumed = f", resumed from step {result.start_step}" if result.resumed else ""
@@ -123,11 +215,67 @@ def _show(args: argparse.Namespace, compile_fn) -> int:
     from gendsl.terms.program import Program
     from gendsl.terms.show import show
 
-    cfg, experiment = _load(args)
+    cfg, experiment, _ = _load(args)
     program = experiment.program
     print(show(program) if isinstance(program, Program) else repr(program))
     compiled = _compile_fn(compile_fn)(program, mesh=experiment.mesh)
     print(f"fingerprint: {compiled.fingerprint}")
+    return 0
+
+
+def _load_run(args: argparse.Namespace, compile_fn):
+    from gendsl.loaded_run import load_run
+
+    return load_run(args.run_dir, args.step, program=args.program,
+                    compile_fn=_compile_fn(compile_fn))
+
+
+def _sample(args: argparse.Namespace, compile_fn) -> int:
+    import numpy as np
+
+    if args.n < 1:
+        raise ConfigError(f"-n {args.n}: give the number of samples to draw, at least 1.")
+    if args.output.suffix != ".npz":
+        raise ConfigError(f"-o {args.output}: the samples are written as .npz; give a file "
+                          "name ending in .npz.")
+    run = _load_run(args, compile_fn)
+    samples = run.sample(args.n, args.seed)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.output, samples=samples)
+    print(f"gendsl: wrote {len(samples)} samples (array 'samples', shape "
+          f"{tuple(samples.shape)}, {samples.dtype}) of {run.run_dir} at step {run.step} "
+          f"to {args.output}")
+    return 0
+
+
+def _eval(args: argparse.Namespace, compile_fn) -> int:
+    from gendsl.run.run_info import write_json
+
+    run = _load_run(args, compile_fn)
+    metrics = run.evaluate()
+    if args.output is None:
+        print(f"gendsl: {run.run_dir} at step {run.step}")
+        print(format_metrics(metrics))
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.output, {"run_dir": str(run.run_dir), "step": run.step,
+                             "fingerprint": run.fingerprint, "metrics": metrics})
+    print(f"gendsl: wrote the metrics of {run.run_dir} at step {run.step} to {args.output}")
+    return 0
+
+
+def _runs(args: argparse.Namespace, compile_fn) -> int:
+    from gendsl.run.run_list import describe_run, find_run_dirs, format_runs
+
+    if not args.root.is_dir():
+        raise ConfigError(f"{args.root} is not a directory; give the folder that holds run "
+                          "directories (gendsl runs DIR, default runs).")
+    rows = [describe_run(d) for d in find_run_dirs(args.root)]
+    if not rows:
+        print(f"gendsl: no run directories under {args.root} (a run directory holds "
+              "config.json, summary.json or checkpoints/)")
+        return 0
+    print(format_runs(rows))
     return 0
 
 
