@@ -189,6 +189,10 @@ def fake_run(tmp_path):
 
 
 def test_load_run_restores_samples_and_evaluates_without_writing(fake_run):
+    # a save in progress (Orbax's temporary folder) of a run training in the directory
+    saving = fake_run / "checkpoints" / "18.orbax-checkpoint-tmp-1754000000000000"
+    saving.mkdir()
+    (saving / "partial").write_bytes(b"half written")
     before = _snapshot(fake_run)
     run = gd.load_run(fake_run, compile_fn=fake_compile)
     assert isinstance(run, gd.LoadedRun) and run.step == 12 and run.config.lr == 0.02
