@@ -135,7 +135,8 @@ def test_progress_bar_shows_the_losses_of_the_step_it_shows(tmp_path, monkeypatc
     monkeypatch.setattr(loop, "Progress", functools.partial(Progress, file=drawn,
                                                             mininterval=0, miniters=1))
     _fit(tmp_path, steps=12, progress=True)
-    records = {r["step"]: r for r in read_records(tmp_path / "metrics.jsonl") if "G/loss" in r}
+    records = {r["step"]: r for r in read_records(tmp_path / "metrics.jsonl")
+               if "G/loss" in r}
     shown = {}
     for line in drawn.getvalue().split("\r"):
         match = re.search(r"(\d+)/12 .*?(?:G/loss=([^\],]+))?\]", line)
