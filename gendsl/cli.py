@@ -10,11 +10,12 @@ stopped training after saving a checkpoint. See docs/running.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from gendsl.errors import ConfigError, GendslError, TrainingInterrupted
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint-every", type=int,
                      help="checkpoint period in steps (config key checkpoint_every)")
     run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    run.add_argument("--tensorboard", action="store_true",
+                     help="also write TensorBoard event files to RUN_DIR/tensorboard "
+                     '(needs pip install "gendsl[tensorboard]")')
     run.set_defaults(handler=_run)
 
     show = commands.add_parser("show", help="print a program and its fingerprint")
@@ -127,9 +131,9 @@ def main(argv: Sequence[str] | None = None, *, compile_fn: Callable[..., Any] | 
     """
     args = build_parser().parse_args(split_set_arguments(sys.argv[1:] if argv is None
                                                           else argv))
-    _show_runner_messages()
     try:
-        return args.handler(args, compile_fn)
+        with _runner_messages():
+            return args.handler(args, compile_fn)
     except TrainingInterrupted as stopped:
         print(f"gendsl: {stopped}", file=sys.stderr)
         return stopped.exit_code
@@ -148,12 +152,23 @@ class _StderrHandler(logging.Handler):
         print(f"gendsl: {record.getMessage()}", file=sys.stderr)
 
 
-def _show_runner_messages() -> None:
-    """Sends the runner's info messages (e.g. "resuming from ...") to stderr, once."""
+@contextlib.contextmanager
+def _runner_messages() -> Iterator[None]:
+    """While the command runs, prints the runner's info messages (e.g. "resuming from
+    ...") on stderr, once: they do not also propagate to the root logger, whose
+    handlers may print them again (absl, used by Orbax, gives the root logger a stderr
+    handler when it first logs). The logger is left as it was afterwards."""
     logger = logging.getLogger("gendsl")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        logger.addHandler(_StderrHandler())
-        logger.setLevel(logging.INFO)
+    handler, level, propagate = _StderrHandler(), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def _load(args: argparse.Namespace, extra: Sequence[str] = ()):
@@ -203,11 +218,13 @@ def _run(args: argparse.Namespace, compile_fn) -> int:
     print(f"gendsl: run directory {run_dir}", flush=True)
     write_program_record(run_dir, args.program, [*args.assignments, *given])
     result = run_experiment(experiment, cfg, run_dir, progress=not args.no_progress,
-                            compile_fn=_compile_fn(compile_fn))
+                            tensorboard=args.tensorboard, compile_fn=_compile_fn(compile_fn))
     resumed = f", resumed from step {result.start_step}" if result.resumed else ""
     print(f"gendsl: trained to step {result.step}{resumed} in {result.wall_time_s:.1f} s")
-    print(format_metrics(result.metrics))
+    print(format_metrics({**result.metrics, "nonfinite_total": result.nonfinite_total}))
     print(f"gendsl: summary in {run_dir / 'summary.json'}, samples in {run_dir / 'samples.png'}")
+    if args.tensorboard:
+        print(f"gendsl: to see the run in TensorBoard: tensorboard --logdir {run_dir}")
     return 0
 
 

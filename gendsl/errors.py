@@ -76,6 +76,11 @@ class NonFiniteError(GendslError):
     """Training stopped after too many consecutive non-finite steps."""
 
 
+class MissingExtraError(GendslError):
+    """An optional feature was asked for but the package extra that provides it is not
+    installed (the message names the ``pip install`` command)."""
+
+
 class ConfigError(GendslError):
     """A program file or a ``--set key=value`` override is invalid."""
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import textwrap
 import time
 from pathlib import Path
 
@@ -165,14 +166,30 @@ def plot(low, high, path):
     plt.close(fig)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The study's command line: the whole docstring is its help (summary, then details)."""
+    parser = argparse.ArgumentParser(
+        description=textwrap.fill(__doc__.split("\n\n")[0].replace("\n", " "), 88),
+        epilog=__doc__.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5],
+                        help="data seeds; each trains every n of both experiments "
+                        "(default: 0 1 2 3 4 5)")
+    parser.add_argument("--steps", type=int, default=2000,
+                        help="proximal gradient steps per fit (default: 2000)")
+    parser.add_argument("--low-ns", type=int, nargs="+", default=[200, 500, 1000, 2000],
+                        help="sample sizes of the low-dimensional experiment, d = 5")
+    parser.add_argument("--high-ns", type=int, nargs="+", default=[100, 200, 400, 800],
+                        help="sample sizes of the high-dimensional experiment, d = 500")
+    parser.add_argument("--out", default="runs/robust_l1_study",
+                        help="output directory of the .png and .json "
+                        "(default: runs/robust_l1_study)")
+    return parser
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--low-ns", type=int, nargs="+", default=[200, 500, 1000, 2000])
-    parser.add_argument("--high-ns", type=int, nargs="+", default=[100, 200, 400, 800])
-    parser.add_argument("--out", default="runs/robust_l1_study")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,6 +49,45 @@ def test_run_again_resumes(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "trained to step 12, resumed from step 6" in captured.out
     assert "gendsl: resuming from the checkpoint at step 6" in captured.err
+
+
+def test_the_resume_message_is_printed_once(tmp_path, capsys):
+    # as absl (used by Orbax) does when it first logs: a stderr handler on the root logger
+    root_handler = logging.StreamHandler(sys.stderr)
+    logging.getLogger().addHandler(root_handler)
+    try:
+        run_dir = str(tmp_path / "run")
+        assert _main("run", PROGRAM, "--run-dir", run_dir, "--no-progress", "--steps", "6") == 0
+        assert _main("run", PROGRAM, "--run-dir", run_dir, "--no-progress", "--steps", "8") == 0
+    finally:
+        logging.getLogger().removeHandler(root_handler)
+    assert capsys.readouterr().err.count("resuming from the checkpoint at step 6") == 1
+    gendsl_logger = logging.getLogger("gendsl")  # left as it was
+    assert gendsl_logger.propagate and not gendsl_logger.handlers
+
+
+def test_the_summary_counts_the_nonfinite_steps(tmp_path, capsys):
+    code = _main("run", PROGRAM, "--run-dir", str(tmp_path), "--no-progress", "--steps", "8",
+                 "--set", "nan_steps=1,4")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"^nonfinite_total +2$", out, re.MULTILINE), out
+    assert json.loads((tmp_path / "summary.json").read_text())["nonfinite_total"] == 2
+
+
+def test_tensorboard_flag_writes_events_or_names_the_extra(tmp_path, capsys, monkeypatch):
+    run_dir = tmp_path / "run"
+    assert _main("run", PROGRAM, "--run-dir", str(run_dir), "--no-progress", "--steps", "4",
+                 "--tensorboard") == 0
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert f"tensorboard --logdir {run_dir}" in capsys.readouterr().out
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # not installed
+    code = _main("run", PROGRAM, "--run-dir", str(tmp_path / "other"), "--no-progress",
+                 "--tensorboard")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "MissingExtraError: TensorBoard logging" in err
+    assert 'pip install "gendsl[tensorboard]"' in err
 
 
 def test_default_run_dir_is_named_after_the_program(tmp_path, monkeypatch):

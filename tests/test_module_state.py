@@ -102,6 +102,25 @@ def test_sampling_and_evaluation_use_running_averages_and_no_dropout():
     assert int(state.rest["F"]["drop"]["rngs"]["count"]) == 3
 
 
+def test_a_trained_player_comes_out_as_a_standalone_module():
+    """compiled.module(state, name): the player's NNX module holding the trained
+    parameters and running statistics, in eval mode unless train=True."""
+    compiled = gd.compile(_program(rate=0.5, lr=0.05))
+    batch = _batch()
+    state = compiled.init(jax.random.key(0), batch)
+    for _ in range(3):
+        state, _ = compiled.step(state, batch)
+    module = compiled.module(state, "F")
+    assert isinstance(module, NormedNet)
+    np.testing.assert_allclose(module.bn.mean[...], state.rest["F"]["bn"]["mean"])
+    np.testing.assert_allclose(module.lin.kernel[...], state.params["F"]["lin"]["kernel"])
+    np.testing.assert_allclose(module(batch["x"]), compiled.apply(state, "F", batch["x"]),
+                               atol=1e-6)
+    assert not np.allclose(compiled.module(state, "F", train=True)(batch["x"]),
+                           module(batch["x"]))  # batch statistics and dropout
+    assert [p.name for p in compiled.program.players] == ["F"]
+
+
 def test_a_nonfinite_step_keeps_the_old_batch_statistics():
     compiled = gd.compile(_program())
     good = _batch()

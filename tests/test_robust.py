@@ -343,6 +343,12 @@ def _study():
     return module
 
 
+def test_robust_l1_study_help_says_the_whole_claim():
+    text = " ".join(_study().build_parser().format_help().split())
+    assert "needs an L1 penalty in high dimension (Xing, Song & Cheng, AISTATS 2021)" in text
+    assert "Writes OUT/robust_l1_study.png" in text
+
+
 def _run_program(name, tmp_path, *overrides):
     from pathlib import Path
     from gendsl.run import build_experiment, load_program_file, program_config

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib import image as mpimg
 from run_fakes import FakeSource
 
-from gendsl.run.plots import real_samples, sample_kind, save_sample_plot
+from gendsl.run.plots import image_grid, real_samples, sample_kind, save_sample_plot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +43,25 @@ def test_image_grid_shows_each_image(tmp_path):
     picture = mpimg.imread(tmp_path / "g.png")[..., :3].mean(-1)
     levels = np.unique(np.round(picture * 15))
     assert len(levels) >= 12  # the distinct brightness levels survive the drawing
+
+
+def test_image_grid_has_background_between_tiles():
+    # 5 images of 3 x 4 pixels, each a gradient from 0.1 * (i + 1) down to 0
+    ramp = np.linspace(1.0, 0.0, 12).reshape(3, 4)
+    images = np.stack([0.1 * (i + 1) * ramp for i in range(5)])
+    grid = image_grid(images, pad=1)
+    assert grid.shape == (3 * 3 + 2, 3 * 4 + 2)  # a 3 x 3 grid, 1 pixel between tiles
+    scaled = images / images.max()
+    for i in range(9):
+        r, c = divmod(i, 3)
+        tile = grid[4 * r : 4 * r + 3, 5 * c : 5 * c + 4]
+        if i < 5:
+            np.testing.assert_allclose(tile, scaled[i])  # each tile intact
+        else:
+            assert (tile == 1.0).all()  # empty cells are background
+    assert (grid[[3, 7], :] == 1.0).all() and (grid[:, [4, 9]] == 1.0).all()
+    flat = image_grid(images.reshape(5, 12), image_shape=(3, 4, 1), pad=2)
+    assert flat.shape == (3 * 3 + 4, 3 * 4 + 4)
 
 
 def test_kinds_by_shape_and_nothing_for_unknown(tmp_path):

@@ -172,3 +172,35 @@ def test_fresh_batches_consume_one_batch_per_inner_update():
         d -= 0.5 * 2 * (d - v)
     np.testing.assert_allclose(float(s.params["D"][0]), d)
     np.testing.assert_allclose(float(s.params["G"][0]), 4.0)
+
+
+def _optimizer_game(h, optimizer):
+    X = gd.points("x", np.array([1.0, -2.0]), optimizer)
+    Y = gd.points("y", np.array([0.5]), optimizer)
+    obj_x = gd.sum(X() * gd.stop_gradient(Y())) + 0.15 * gd.sum(X() ** 2)
+    obj_y = -gd.sum(gd.stop_gradient(X()) * Y()) + 0.15 * gd.sum(Y() ** 2)
+    return gd.compile(gd.program({X: obj_x, Y: obj_y}, gd.rk4(h, use_optimizers=True)))
+
+
+@pytest.mark.parametrize("h, lr", [(0.1, 0.1), (0.3, 0.1), (0.02, 0.1)])
+def test_stage_to_step_is_h_over_lr_for_sgd(h, lr):
+    """With SGD the optimizer's step is lr * direction, so the stages sit h / lr times
+    as far out as the step goes (1: matched), whatever the gradients."""
+    import warnings
+    c = _optimizer_game(h, optax.sgd(lr))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gd.solvers.ODEStageScaleWarning)
+        _, metrics = c.step(c.init(jax.random.key(0)), {})
+        jax.effects_barrier()
+    np.testing.assert_allclose(float(metrics["ode/stage_to_step"]), h / lr, rtol=1e-5)
+
+
+def test_h_far_from_the_optimizers_step_warns():
+    """h = 1 with Adam(1e-3): the stages are evaluated ~1000x farther than the step."""
+    c = _optimizer_game(1.0, optax.adam(1e-3))
+    with pytest.warns(gd.solvers.ODEStageScaleWarning, match=r"h = 0\.00"):
+        _, metrics = c.step(c.init(jax.random.key(0)), {})
+        jax.effects_barrier()
+    assert float(metrics["ode/stage_to_step"]) > 100
+    plain = gd.compile(_rotation_game(gd.rk4(0.1))[0])  # a plain step of size h: no ratio
+    assert "ode/stage_to_step" not in plain.step(plain.init(jax.random.key(0)), {})[1]

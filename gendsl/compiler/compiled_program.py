@@ -267,6 +267,22 @@ class CompiledProgram:
         return self._apply(state.params[player], state.rest.get(player, {}), args,
                            player=player, method=method, train=bool(train))
 
+    def module(self, state: TrainState, player: str, *, train: bool = False) -> Any:
+        """Player ``player`` as a standalone Flax NNX module holding the state's parameters
+        (a points player: its array of samples), to use outside gendsl.
+
+        Args:
+          state: a train state (e.g. ``FitResult.state`` or ``gd.load_run(...).state``).
+          player: the player's name.
+          train: the module in training mode; the default is eval mode.
+        Returns:
+          A new ``nnx.Module`` whose arrays are the state's; the program's own module is
+          not changed.
+        """
+        p = self.program.player(player)  # a clear error for an unknown name
+        return p.merged(self._statics[player], state.params[player],
+                        state.rest.get(player, {}), train=train)
+
     def _apply_fn(self, params, rest, args, *, player, method, train):
         p = self.program.player(player)
         return p.call(self._statics[player], params, rest, args, method, train=train)

@@ -156,6 +156,10 @@ class CompiledStages:
         """Applies a player with the state's parameters (see CompiledProgram.apply)."""
         return self.stages[-1].compiled.apply(state, player, *args, method=method, train=train)
 
+    def module(self, state: TrainState, player: str, *, train: bool = False):
+        """A player as a standalone NNX module (see CompiledProgram.module)."""
+        return self.stages[-1].compiled.module(state, player, train=train)
+
     def evaluate(self, state: TrainState, batch: Mapping[str, Any], key=None):
         """The last stage's objectives on ``batch`` (see CompiledProgram.evaluate)."""
         return self.stages[-1].compiled.evaluate(state, batch, key)

@@ -45,6 +45,7 @@ def fit_experiment(
     run_dir: str | Path,
     *,
     progress: bool = True,
+    tensorboard: bool = False,
 ) -> FitResult:
     """Trains an experiment's compiled program with the loop settings of ``cfg``.
 
@@ -57,6 +58,7 @@ def fit_experiment(
       cfg: the config.
       run_dir: the run directory (resumed if it holds checkpoints of this program).
       progress: draw a progress bar.
+      tensorboard: also write TensorBoard event files (``fit(tensorboard=True)``).
 
     Returns:
       the :class:`FitResult`.
@@ -65,7 +67,7 @@ def fit_experiment(
     settings["steps"] = run_steps(compiled, settings["steps"])
     loop = {name: settings[name] for name in LoopSettings.names()}
     return fit(compiled, experiment.source, run_dir=run_dir, evaluate=experiment.evaluate,
-               progress=progress, config=cfg, **loop)
+               progress=progress, config=cfg, tensorboard=tensorboard, **loop)
 
 
 def run_steps(compiled: Stepper, steps: int | None) -> int:

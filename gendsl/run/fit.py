@@ -25,10 +25,12 @@ from gendsl.run.loop import TrainingLoop
 from gendsl.run.metrics_log import MetricsLog
 from gendsl.run.resume import restore_latest
 from gendsl.run.run_info import write_json
+from gendsl.run.sample_files import keep_samples_until
 from gendsl.run.segments import segments
 from gendsl.run.settings import LoopSettings
 from gendsl.run.signals import stop_on_signals
 from gendsl.run.stepper import Stepper, check_stepper
+from gendsl.run.tensorboard import TensorBoardLog, require_tensorboardx
 
 logger = logging.getLogger("gendsl.run")
 
@@ -46,6 +48,7 @@ class FitResult:
       resumed: whether this call resumed from a checkpoint.
       wall_time_s: seconds this call took.
       fingerprint: the program's fingerprint.
+      nonfinite_total: how many steps of the whole run were non-finite (not applied).
     """
 
     state: Any
@@ -56,6 +59,7 @@ class FitResult:
     resumed: bool
     wall_time_s: float
     fingerprint: str
+    nonfinite_total: int
 
 
 def _finished_summary(run_dir: Path, fingerprint: str, step: int) -> dict[str, Any] | None:
@@ -78,12 +82,14 @@ def fit(
     evaluate: Evaluate | None = None,
     progress: bool = True,
     config: Mapping[str, Any] | None = None,
+    tensorboard: bool = False,
     **settings: Any,
 ) -> FitResult:
     """Trains ``compiled`` on ``source`` in ``run_dir``, resuming there.
 
-    Writes ``run_dir/metrics.jsonl``, ``summary.json``, ``samples.png`` and
-    ``checkpoints/`` (see docs/running.md). If ``run_dir`` holds checkpoints of the same
+    Writes ``run_dir/metrics.jsonl``, ``summary.json``, ``samples.png``,
+    ``samples/step_XXXXXX.png`` at each evaluation, ``checkpoints/`` and, if asked,
+    ``tensorboard/`` (see docs/running.md). If ``run_dir`` holds checkpoints of the same
     program, training continues from the newest readable one and ends with exactly the
     state an uninterrupted run would have (on the CPU). A run that already completed
     ``steps`` is left as it was: nothing is trained, evaluated or written, and the
@@ -100,6 +106,9 @@ def fit(
       progress: draw a progress bar on stderr.
       config: a configuration to record in ``run_dir/config.json`` (written once the
         run directory is known to belong to this program).
+      tensorboard: also write TensorBoard event files to ``run_dir/tensorboard``
+        (the metrics as scalars, the sample pictures as images); needs the
+        ``tensorboard`` extra.
       **settings: the loop's settings, each a field of
         :class:`~gendsl.run.settings.LoopSettings`: ``steps`` (required),
         ``seed``, ``steps_per_call``, ``checkpoint_every``, ``log_every``,
@@ -110,6 +119,7 @@ def fit(
 
     Raises:
       ConfigError: an unknown or invalid setting, or ``compiled`` is not a stepper.
+      MissingExtraError: ``tensorboard`` is true but tensorboardX is not installed.
       RunDirLockedError: another live process is training in ``run_dir``.
       CheckpointMismatchError: ``run_dir`` holds checkpoints of another program.
       NonFiniteError: ``max_nonfinite`` consecutive non-finite steps (after saving).
@@ -120,6 +130,8 @@ def fit(
         raise ConfigError("fit() needs steps=N, the step to train to")
     settings = LoopSettings.create(**settings)
     check_stepper(compiled)
+    if tensorboard:
+        require_tensorboardx()
     started = time.perf_counter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -157,17 +169,21 @@ def fit(
                 return FitResult(state=state, metrics=finished["metrics"], run_dir=run_dir,
                                  step=start, start_step=start, resumed=True,
                                  wall_time_s=time.perf_counter() - started,
-                                 fingerprint=compiled.fingerprint)
+                                 fingerprint=compiled.fingerprint,
+                                 nonfinite_total=int(finished.get("nonfinite_total", 0)))
             if config is not None and writer:
                 write_json(run_dir / "config.json", dict(config))
             log = MetricsLog(run_dir / "metrics.jsonl", enabled=writer)
             log.keep_until(start)
-            run = TrainingLoop(
-                compiled, segs, settings, store, log, run_dir, start, bool(restored), evaluate
-            )
-            with stop_on_signals() as stop:
-                state = run.train(state, stop, progress)
-            metrics = run.finish(state, writer)
+            if writer:
+                keep_samples_until(run_dir, start)
+            with TensorBoardLog(run_dir / "tensorboard", start=start,
+                                enabled=writer and tensorboard) as board:
+                run = TrainingLoop(compiled, segs, settings, store, log, run_dir, start,
+                                   bool(restored), evaluate, board=board)
+                with stop_on_signals() as stop:
+                    state = run.train(state, stop, progress)
+                metrics = run.finish(state)
         wall = time.perf_counter() - started
         if writer:
             write_json(run_dir / "summary.json", run.summary("completed", state, metrics, wall))
@@ -180,4 +196,5 @@ def fit(
         resumed=bool(restored),
         wall_time_s=wall,
         fingerprint=compiled.fingerprint,
+        nonfinite_total=int(jax.device_get(state.nonfinite_total)),
     )

@@ -10,6 +10,7 @@ signal, non-finite streak).
 
 from __future__ import annotations
 
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -25,12 +26,14 @@ from gendsl.run.metrics_log import MetricsLog, read_records, to_json_value, to_r
 from gendsl.run.plots import sample_kind, save_sample_plot
 from gendsl.run.progress import Progress
 from gendsl.run.resume import STATE_LAYOUT
+from gendsl.run.sample_files import sample_path
 from gendsl.run.run_info import gendsl_version, write_json
 from gendsl.run.schedule import chunk_end, crosses_multiple
 from gendsl.run.segments import Segment, segment_at
 from gendsl.run.settings import LoopSettings
 from gendsl.run.signals import StopRequest
 from gendsl.run.stepper import RunState, Stepper
+from gendsl.run.tensorboard import TensorBoardLog
 
 
 class TrainingLoop:
@@ -48,6 +51,8 @@ class TrainingLoop:
         start: int,
         resumed: bool,
         evaluate: Evaluate | None,
+        *,
+        board: TensorBoardLog | None = None,
     ):
         self.stepper = stepper
         self.segments = segments
@@ -59,6 +64,7 @@ class TrainingLoop:
         self.start = start
         self.resumed = resumed
         self.evaluate = evaluate
+        self.board = board or TensorBoardLog(run_dir / "tensorboard", start=start, enabled=False)
         self.started = time.perf_counter()
         # (first step, steps, metrics on the device; stacked on a leading axis if steps > 1)
         self.pending: list[tuple[int, int, Any]] = []
@@ -88,15 +94,18 @@ class TrainingLoop:
                     eval_every=s.eval_every,
                 )
                 state = self._run_chunk(state, step, end)
-                bar.advance(end - step)
                 previous, step = step, end
                 at_checkpoint = crosses_multiple(previous, step, s.checkpoint_every)
                 at_eval = crosses_multiple(previous, step, s.eval_every)
                 if (step - synced >= sync_every or step == s.steps or at_checkpoint
                         or at_eval or stop.requested):
-                    self._sync(state, step)
-                    bar.show(self.latest)
+                    try:
+                        self._sync(state, step)
+                    finally:  # the bar reaches this step with its metrics, in one redraw
+                        bar.advance(step - previous, self.latest)
                     synced = step
+                else:
+                    bar.advance(step - previous)
                 if at_checkpoint and step < s.steps:
                     self._save(state, step)
                 if at_eval and step < s.steps:
@@ -142,7 +151,7 @@ class TrainingLoop:
                 if logged or to_json_value(values.get("nonfinite", 0)):
                     records.append(to_record(done, values))
                 self.latest = to_record(done, values)
-        self.log.write(records)
+        self._log(records)
         streak = int(streak)
         if streak >= self.settings.max_nonfinite:
             self._save(state, step)
@@ -184,7 +193,14 @@ class TrainingLoop:
             },
         )
 
-    def _evaluate(self, state: RunState, step: int) -> tuple[dict[str, Any], Any]:
+    def _log(self, records: list[dict[str, Any]]) -> None:
+        """Writes records to ``metrics.jsonl`` and, as scalars, to TensorBoard."""
+        self.log.write(records)
+        self.board.scalars(records)
+
+    def _evaluate(self, state: RunState, step: int) -> dict[str, Any]:
+        """Evaluates, logs the results and (process 0) draws the samples; returns the
+        evaluation record."""
         results, samples = evaluate_state(
             self.stepper,
             self.source,
@@ -195,17 +211,17 @@ class TrainingLoop:
         )
         results = {f"eval/{name}": value for name, value in results.items()}
         if results:
-            self.log.write([to_record(step, results)])
-        return to_record(step, results), samples
+            self._log([to_record(step, results)])
+        if jax.process_index() == 0:
+            self._plot(state, step, samples)
+        return to_record(step, results)
 
-    def finish(self, state: RunState, writer: bool) -> dict[str, Any]:
-        """Saves the final checkpoint, evaluates, draws ``samples.png``; returns the final
+    def finish(self, state: RunState) -> dict[str, Any]:
+        """Saves the final checkpoint, evaluates and draws the samples; returns the final
         metrics (last training metrics and evaluation)."""
         step = int(jax.device_get(state.step))
         self._save(state, step)
-        evaluation, samples = self._evaluate(state, step)
-        if writer:
-            self._plot(state, step, samples)
+        evaluation = self._evaluate(state, step)
         self.store.wait()
         train = self.latest or next(
             (r for r in reversed(read_records(self.log.path))
@@ -216,6 +232,8 @@ class TrainingLoop:
                 **{k: v for k, v in evaluation.items() if k != "step"}}
 
     def _plot(self, state: RunState, step: int, samples: Any) -> None:
+        """Draws ``samples/step_XXXXXX.png`` (sampling if the evaluation drew no samples),
+        copies it to ``samples.png`` and sends it to TensorBoard."""
         if samples is None and self.stepper.has_samples:
             images = getattr(self.source, "sample_kind", None) == "images"
             count = 64 if images else min(self.settings.num_eval_samples, 2000)
@@ -224,13 +242,16 @@ class TrainingLoop:
             )
         if samples is None or not sample_kind(samples, self.source):
             return
+        path = sample_path(self.run_dir, step)
         try:
-            save_sample_plot(
-                self.run_dir / "samples.png", samples[:2000], self.source, f"step {step}"
-            )
-        except Exception as error:  # a picture is not worth losing a finished run over
+            path.parent.mkdir(exist_ok=True)
+            if not save_sample_plot(path, samples[:2000], self.source, f"step {step}"):
+                return
+            shutil.copyfile(path, self.run_dir / "samples.png")
+            self.board.image("samples", path, step)
+        except Exception as error:  # a picture is not worth losing a run over
             warnings.warn(
-                f"Could not draw samples.png from samples of shape {samples.shape}: {error}",
+                f"Could not draw {path} from samples of shape {samples.shape}: {error}",
                 RuntimeWarning,
                 stacklevel=2,
             )

@@ -1,6 +1,7 @@
 """``samples.png``: generated samples as a person would look at them (matplotlib, Agg).
 
-2-D points are a scatter over the real data in grey; images are an 8 x 8 grid; 1-D
+2-D points are a scatter over the real data in grey; images are an 8 x 8 grid (a
+pixel of white between tiles); 1-D
 samples are a histogram over the real data's.
 """
 
@@ -48,18 +49,36 @@ def real_samples(source: Any, count: int = 2000) -> np.ndarray | None:
     return values.reshape((-1,) + values.shape[2:])[:count]
 
 
-def _image_grid(samples: np.ndarray, image_shape: tuple[int, ...] | None) -> np.ndarray:
-    images = samples[:64]
+def image_grid(
+    samples: np.ndarray, image_shape: tuple[int, ...] | None = None, pad: int = 1
+) -> np.ndarray:
+    """The first 64 images of ``samples`` tiled row by row into a square grid, scaled
+    to ``[0, 1]`` together, with ``pad`` pixels of background (1.0) between tiles and
+    in empty cells.
+
+    Args:
+      samples: images ``(n, h, w[, c])``, or flat ``(n, h * w * c)`` with ``image_shape``.
+      image_shape: the shape of one image, for flat samples.
+      pad: the gap between tiles, in pixels.
+
+    Returns:
+      the grid, ``(rows, cols)`` for one channel, else ``(rows, cols, c)``.
+
+    >>> image_grid(np.arange(4.0).reshape(4, 1, 1)).tolist()
+    [[0.0, 1.0, 0.3333333333333333], [1.0, 1.0, 1.0], [0.6666666666666666, 1.0, 1.0]]
+    """
+    images = np.asarray(samples)[:64]
     if image_shape is not None:
         images = images.reshape((len(images),) + tuple(image_shape))
     if images.ndim == 3:
         images = images[..., None]
     n, h, w, c = images.shape
     side = math.ceil(math.sqrt(n))
-    grid = np.full((side * h, side * w, c), np.nan, dtype=np.float64)
+    grid = np.full((side * (h + pad) - pad, side * (w + pad) - pad, c), np.nan, np.float64)
     for i, image in enumerate(images):
         r, col = divmod(i, side)
-        grid[r * h : (r + 1) * h, col * w : (col + 1) * w] = image
+        top, left = r * (h + pad), col * (w + pad)
+        grid[top : top + h, left : left + w] = image
     low, high = np.nanmin(grid), np.nanmax(grid)
     grid = np.nan_to_num((grid - low) / max(high - low, 1e-12), nan=1.0)
     return grid[..., 0] if c == 1 else grid
@@ -104,7 +123,7 @@ def save_sample_plot(
             ax.hist(samples.ravel(), bins=bins, density=True, histtype="step", label="samples")
             ax.legend(loc="upper right")
         else:
-            grid = _image_grid(samples, getattr(source, "image_shape", None))
+            grid = image_grid(samples, getattr(source, "image_shape", None), pad=1)
             ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, interpolation="nearest")
             ax.axis("off")
         shown = min(len(samples), 64) if kind == "images" else len(samples)

@@ -28,26 +28,29 @@ class Progress:
       total: the last step.
       initial: the step the run starts from (a resumed run starts part way).
       enabled: draw nothing when false.
+      **options: tqdm options replacing the bar's (e.g. ``file``, default
+        ``sys.stderr``; ``mininterval=0, miniters=1`` to redraw at every step).
     """
 
-    def __init__(self, total: int, initial: int, *, enabled: bool = True):
-        self._bar = tqdm(
-            total=total,
-            initial=initial,
-            unit="step",
-            disable=not enabled,
-            file=sys.stderr,
-            dynamic_ncols=True,
-            smoothing=0.1,
-        )
+    def __init__(self, total: int, initial: int, *, enabled: bool = True, **options: Any):
+        self._bar = tqdm(**{
+            "total": total,
+            "initial": initial,
+            "unit": "step",
+            "disable": not enabled,
+            "file": sys.stderr,
+            "dynamic_ncols": True,
+            "smoothing": 0.1,
+            **options,
+        })
 
-    def advance(self, steps: int) -> None:
-        """Moves the bar ``steps`` forward."""
+    def advance(self, steps: int, metrics: Mapping[str, Any] | None = None) -> None:
+        """Moves the bar ``steps`` forward; with ``metrics`` (those of the step the bar
+        reaches), shows their losses beside it in the same redraw, so the losses shown
+        are always those of a step no later than the one shown."""
+        if metrics is not None:
+            self._bar.set_postfix(loss_summary(metrics), refresh=False)
         self._bar.update(steps)
-
-    def show(self, metrics: Mapping[str, Any]) -> None:
-        """Shows the latest losses beside the bar."""
-        self._bar.set_postfix(loss_summary(metrics), refresh=False)
 
     def close(self) -> None:
         """Closes the bar."""

@@ -9,12 +9,12 @@ and return a :class:`StepResult`; subclass :class:`Solver` to add one.
 from gendsl.solvers.alternating import Alternating, alternating
 from gendsl.solvers.base import Solver, StepResult
 from gendsl.solvers.game import Game, GamePoint
-from gendsl.solvers.ode import ODESolver, euler, heun, ode, rk4
+from gendsl.solvers.ode import ODESolver, ODEStageScaleWarning, euler, heun, ode, rk4
 from gendsl.solvers.regularizer import GradNormPenalty, grad_norm_penalty
 from gendsl.solvers.simultaneous import Simultaneous, minimize, simultaneous
 from gendsl.solvers.tableau import EULER, HEUN, RK4, ButcherTableau, tableau
 
 __all__ = ["Alternating", "ButcherTableau", "EULER", "Game", "GamePoint", "GradNormPenalty",
-           "HEUN", "ODESolver", "RK4", "Simultaneous", "Solver", "StepResult", "alternating",
+           "HEUN", "ODESolver", "ODEStageScaleWarning", "RK4", "Simultaneous", "Solver", "StepResult", "alternating",
            "euler", "grad_norm_penalty", "heun", "minimize", "ode", "rk4", "simultaneous",
            "tableau"]

@@ -13,6 +13,20 @@ which the later stages are evaluated. The step is a plain step
 of size ``h``; with ``use_optimizers=True`` the combined direction is instead fed to
 each player's optax optimizer as its gradient.
 
+**What ``h`` means with ``use_optimizers=True``.** The update is then the optimizer's
+step on ``-sum_i b_i k_i``, but the later stages are still evaluated at
+``y + h sum_j a_ij k_j``: ``h`` times a *gradient*, in gradient units, not in the
+optimizer's step units. ``h`` only spaces the stages (Euler, one stage, ignores it). For
+plain SGD with learning rate ``lr``, ``h = lr`` makes the stages lie on the path the
+step takes; for Adam, whose steps are about ``lr`` per coordinate whatever the gradient's
+size, pick ``h`` so that ``h * |gradient|`` is about the size of the optimizer's step.
+``h = 1`` with Adam puts the stages orders of magnitude farther out than the step goes
+and can collapse training without any error. The solver therefore records
+``ode/stage_to_step`` (the stage displacement ``h |sum_i b_i k_i|`` over the norm of the
+optimizer's update, all players together; 1 is a matched pair) and warns with an
+:class:`ODEStageScaleWarning` when it leaves [1/10, 10] (a ``jax.debug.callback`` under
+``lax.cond``, so nothing leaves the device on a healthy step).
+
 ``coupling="joint"`` (the default) integrates the game's flow: every stage is evaluated
 with every player at its stage point. ``coupling="per_player"`` is what ODE-GAN's
 reference code does: each player integrates its own flow with the other players frozen
@@ -23,6 +37,8 @@ accurate in the coupling, with the same cost).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import warnings
 
 import jax
 import optax
@@ -35,6 +51,24 @@ from gendsl.solvers.tableau import EULER, HEUN, RK4, ButcherTableau
 
 
 COUPLINGS = ("joint", "per_player")
+STAGE_SCALE_BAND = (0.1, 10.0)
+"""``ode/stage_to_step`` outside this band warns (see the module docstring)."""
+
+
+class ODEStageScaleWarning(UserWarning):
+    """With ``use_optimizers=True``, the stages are evaluated much farther from (or much
+    nearer to) the start than the optimizer's step goes: ``h`` is mis-scaled."""
+
+
+def _warn_stage_scale(name, h, ratio) -> None:
+    low, high = STAGE_SCALE_BAND
+    warnings.warn(
+        f"ODE solver {name}(h={h}, use_optimizers=True): the later stages are evaluated "
+        f"{float(ratio):.3g} times as far from the start as the optimizer's step goes "
+        f"(outside [{low:g}, {high:g}]). With use_optimizers=True, h scales gradients, "
+        "not optimizer steps: choose h so that h * |gradient| is about the optimizer's "
+        f"step (h = lr for SGD), e.g. h = {h / float(ratio):.3g} here. The metric "
+        "ode/stage_to_step tracks the ratio.", ODEStageScaleWarning, stacklevel=2)
 
 
 def _axpy(alpha, x, y):
@@ -153,7 +187,20 @@ class ODESolver(Solver):
             else:
                 params[n] = game.project(n, optax.apply_updates(
                     y0[n], jax.tree.map(lambda d: self.h * d, direction[n])))
+        if self.use_optimizers and tab.num_stages > 1:
+            metrics["ode/stage_to_step"] = self._check_stage_scale(y0, params, direction)
         return StepResult(params, opt_state, solver_state, losses, metrics)
+
+    def _check_stage_scale(self, y0, params, direction) -> jax.Array:
+        """``h |direction| / |update|`` over all players; warns outside the band."""
+        stage = self.h * optax.tree.norm(direction)
+        step = optax.tree.norm(jax.tree.map(lambda a, b: a - b, {n: params[n] for n in y0}, y0))
+        ratio = stage / jax.numpy.maximum(step, 1e-30)
+        low, high = STAGE_SCALE_BAND
+        warn = functools.partial(_warn_stage_scale, self.tableau.name, self.h)
+        jax.lax.cond((ratio < low) | (ratio > high),
+                     lambda r: jax.debug.callback(warn, r), lambda r: None, ratio)
+        return ratio
 
 
 def ode(tableau: ButcherTableau, h: float, *, regularizer: GradNormPenalty | None = None,

@@ -148,11 +148,24 @@ class Player:
         Returns:
           The module's output.
         """
-        graphdef = static.graphdef if train or static.eval_graphdef is None else static.eval_graphdef
-        module = nnx.merge(graphdef, _unflat(static.params_template, params),
-                           _unflat(static.rest_template, rest))
+        module = self.merged(static, params, rest, train=train)
         fn = module if method is None else getattr(module, method)
         return fn(*args)
+
+    def merged(self, static: PlayerStatic, params: Any, rest: Any, *, train: bool = True) -> Any:
+        """The player's module with ``params`` and ``rest`` put back in (``nnx.merge``).
+
+        Args:
+          static: the player's :class:`PlayerStatic`.
+          params: its parameters (nested dict).
+          rest: its non-parameter state (nested dict).
+          train: False gives the module in eval mode.
+        Returns:
+          A new ``nnx.Module`` (the player's own module is never changed).
+        """
+        graphdef = static.graphdef if train or static.eval_graphdef is None else static.eval_graphdef
+        return nnx.merge(graphdef, _unflat(static.params_template, params),
+                         _unflat(static.rest_template, rest))
 
     def call_with_state(self, static: PlayerStatic, params: Any, rest: Any, args: tuple,
                         method: str | None) -> tuple[Any, Any]:
@@ -197,6 +210,10 @@ class Points(Player):
 
     def call_with_state(self, static, params, rest, args, method):
         return self.call(static, params, rest, args, method), rest
+
+    def merged(self, static, params, rest, *, train=True):
+        """A points player's parameters are its samples: the array itself."""
+        return params
 
 
 def player(name: str, module: Any, optimizer: optax.GradientTransformation | None = None,
