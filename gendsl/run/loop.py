@@ -29,7 +29,7 @@ from gendsl.run.run_info import gendsl_version, write_json
 from gendsl.run.schedule import chunk_end, crosses_multiple
 from gendsl.run.segments import Segment, segment_at
 from gendsl.run.settings import LoopSettings
-from gendsl.run.signals import StopRequest
+from gendsl.run.signals import StopNow, StopRequest
 from gendsl.run.stepper import RunState, Stepper
 
 
@@ -100,20 +100,29 @@ class TrainingLoop:
                 if at_checkpoint and step < s.steps:
                     self._save(state, step)
                 if at_eval and step < s.steps:
-                    self._evaluate(state, step)
+                    self._log_evaluation(self._evaluate(state, step)[0])
         finally:
             bar.close()
         if stop.requested:
-            self._save(state, step)
-            self.store.wait()
-            self._write_summary("interrupted", state, step)
-            raise TrainingInterrupted(
-                f"Received {stop.signal_name}: saved a checkpoint at step {step} in "
-                f"{self.store.directory} and stopped. Run the same command again to resume.",
-                signal_number=stop.signal_number,
-                step=step,
-            )
+            raise self._interrupted(state, step, stop, "")
         return state
+
+    def _interrupted(self, state: RunState, step: int, stop: StopRequest,
+                     during: str) -> TrainingInterrupted:
+        """Saves (unless saved), waits for the save, writes an "interrupted" summary and
+        returns the error to raise."""
+        self._save(state, step)
+        self.store.wait()
+        self._write_summary("interrupted", state, step)
+        if during:
+            done = (f"Received {stop.signal_name} during {during}: the checkpoint at step "
+                    f"{step} in {self.store.directory} is saved and the run stopped before "
+                    "finishing. Run the same command again to evaluate and finish it.")
+        else:
+            done = (f"Received {stop.signal_name}: saved a checkpoint at step {step} in "
+                    f"{self.store.directory} and stopped. Run the same command again to "
+                    "resume.")
+        return TrainingInterrupted(done, signal_number=stop.signal_number, step=step)
 
     def _run_chunk(self, state: RunState, start: int, end: int) -> RunState:
         seg = segment_at(self.segments, start)
@@ -154,7 +163,8 @@ class TrainingLoop:
                 f"{step}. Those updates were not applied: the checkpoint at step {step} in "
                 f"{self.store.directory} holds the last good parameters, and "
                 f"{self.log.path} lists every non-finite step. Lower the learning rate, "
-                "clip gradients or check the data; rerunning resumes from that checkpoint."
+                "clip gradients or check the data, then rerun: it resumes from that "
+                "checkpoint (a rerun of a program file with an unchanged config is refused)."
             )
 
     # -- checkpoints, evaluation, summary ----------------------------------------------
@@ -194,18 +204,31 @@ class TrainingLoop:
             num_samples=self.settings.num_eval_samples,
         )
         results = {f"eval/{name}": value for name, value in results.items()}
-        if results:
-            self.log.write([to_record(step, results)])
         return to_record(step, results), samples
 
-    def finish(self, state: RunState, writer: bool) -> dict[str, Any]:
+    def _log_evaluation(self, record: dict[str, Any]) -> None:
+        if len(record) > 1:  # more than its step
+            self.log.write([record])
+
+    def finish(self, state: RunState, writer: bool, stop: StopRequest) -> dict[str, Any]:
         """Saves the final checkpoint, evaluates, draws ``samples.png``; returns the final
-        metrics (last training metrics and evaluation)."""
+        metrics (last training metrics and evaluation).
+
+        Raises:
+          TrainingInterrupted: ``stop`` was requested before or during the evaluation
+            or the plot (which a signal cuts short); the final checkpoint is saved and
+            ``summary.json`` says "interrupted".
+        """
         step = int(jax.device_get(state.step))
         self._save(state, step)
-        evaluation, samples = self._evaluate(state, step)
-        if writer:
-            self._plot(state, step, samples)
+        try:
+            with stop.interrupting():
+                evaluation, samples = self._evaluate(state, step)
+                if writer:
+                    self._plot(state, step, samples)
+        except StopNow:
+            raise self._interrupted(state, step, stop, "the final evaluation") from None
+        self._log_evaluation(evaluation)  # only once complete: a rerun evaluates again
         self.store.wait()
         train = self.latest or next(
             (r for r in reversed(read_records(self.log.path))
