@@ -133,10 +133,11 @@ def _compile_fn(compile_fn: Callable[..., Any] | None) -> Callable[..., Any]:
 
 def _run(args: argparse.Namespace, compile_fn) -> int:
     from gendsl.experiments import run_experiment
+    from gendsl.run.run_dir import check_run_dir
 
+    run_dir = check_run_dir(args.run_dir or Path("runs") / Path(args.program).stem)
     flags = {"steps": args.steps, "seed": args.seed, "checkpoint_every": args.checkpoint_every}
     cfg, experiment = _load(args, flags)
-    run_dir = args.run_dir or Path("runs") / Path(args.program).stem
     print(f"gendsl: run directory {run_dir}", flush=True)
     result = run_experiment(experiment, cfg, run_dir, progress=not args.no_progress,
                             compile_fn=_compile_fn(compile_fn))
