@@ -1,10 +1,12 @@
 """The ``gendsl`` command line: ``run`` and ``show`` a program file; ``sample``, ``eval``
 and list (``runs``) run directories; ``--version``.
 
-Exit status: 0 on success; 1 when training stops on an error (non-finite streak, a
-checkpoint of another program, ...); 2 for a bad command line, program file or
-``--set`` override; ``128 + signal`` (130 for SIGINT, 143 for SIGTERM) when a signal
-stopped training after saving a checkpoint. See docs/running.md.
+Exit status: 0 on success; 1 when a run cannot go on (non-finite streak, a checkpoint
+of another program, a bad data file, a locked run directory, ...); 2 for a bad command
+line, program file, ``--set`` override or run directory (a ``ConfigError``);
+``128 + signal`` (130 for SIGINT, 143 for SIGTERM) when a signal stopped the run. Every
+error is one ``gendsl: ...`` line on stderr; ``GENDSL_TRACEBACK=1`` also prints the
+traceback. See docs/running.md.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import argparse
 import contextlib
 import dataclasses
 import logging
+import os
+import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -135,14 +140,27 @@ def main(argv: Sequence[str] | None = None, *, compile_fn: Callable[..., Any] | 
         with _runner_messages():
             return args.handler(args, compile_fn)
     except TrainingInterrupted as stopped:
-        print(f"gendsl: {stopped}", file=sys.stderr)
+        _report(f"gendsl: {stopped}", stopped)
         return stopped.exit_code
     except ConfigError as error:
-        print(f"gendsl: error: {error}", file=sys.stderr)
+        _report(f"gendsl: error: {error}", error)
         return 2
     except GendslError as error:
-        print(f"gendsl: error: {type(error).__name__}: {error}", file=sys.stderr)
+        _report(f"gendsl: error: {type(error).__name__}: {error}", error)
         return 1
+    except KeyboardInterrupt as error:  # Ctrl-C before or after training's own handling
+        _report("gendsl: interrupted by SIGINT outside the training loop (no checkpoint "
+                "was saved by this run; those saved before are kept)", error)
+        return 128 + signal.SIGINT
+
+
+def _report(line: str, error: BaseException) -> None:
+    """Prints ``line`` and the error's notes as one line on stderr (and the traceback
+    first when ``GENDSL_TRACEBACK`` is set)."""
+    if os.environ.get("GENDSL_TRACEBACK", "") not in ("", "0"):
+        traceback.print_exception(error, file=sys.stderr)
+    notes = [n for n in getattr(error, "__notes__", ()) if isinstance(n, str)]
+    print(" ".join(" ".join([line, *notes]).split()), file=sys.stderr)
 
 
 class _StderrHandler(logging.Handler):
@@ -171,17 +189,33 @@ def _runner_messages() -> Iterator[None]:
         logger.propagate = propagate
 
 
-def _load(args: argparse.Namespace, extra: Sequence[str] = ()):
-    """``(cfg, experiment, defaults)`` of the program file with the overrides; the
-    experiment on ``--devices`` devices if given."""
-    from gendsl.run.program_file import build_experiment, load_program_file, program_config
+def _load(args: argparse.Namespace, flags: dict[str, Any] | None = None):
+    """``(cfg, experiment, defaults)`` of the program file with the overrides and the
+    flags (``{config key: value or None}``), the loop settings checked first (a message
+    names the flag, ``--set`` or ``DEFAULTS`` entry at fault); the experiment on
+    ``--devices`` devices if given."""
+    from gendsl.run.overrides import split_assignment
+    from gendsl.run.program_file import (
+        build_experiment,
+        check_loop_settings,
+        load_program_file,
+        program_config,
+    )
 
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
     module = load_program_file(args.program)
-    cfg = program_config(module, [*args.assignments, *extra])
+    cfg = program_config(module, [*args.assignments, *_flag_assignments(flags)])
+    origins = {split_assignment(a)[0]: f"--set {a}" for a in args.assignments}
+    origins.update({k: f"--{k.replace('_', '-')} {v}" for k, v in flags.items()})
+    check_loop_settings(module, cfg, origins)
     experiment = build_experiment(module, cfg)
     if args.devices is not None:
         experiment = dataclasses.replace(experiment, mesh=_mesh(args.devices))
     return cfg, experiment, program_config(module)
+
+
+def _flag_assignments(flags: dict[str, Any]) -> list[str]:
+    return [f"{k}={v}" for k, v in flags.items()]
 
 
 def _mesh(devices: int):
@@ -208,14 +242,17 @@ def _compile_fn(compile_fn: Callable[..., Any] | None) -> Callable[..., Any]:
 
 def _run(args: argparse.Namespace, compile_fn) -> int:
     from gendsl.experiments import run_experiment
+    from gendsl.run.run_dir import check_run_dir
     from gendsl.run.run_names import default_run_dir
     from gendsl.run.run_record import write_program_record
 
+    # a run dir given is checked before the program is built; the default one after
+    run_dir = check_run_dir(args.run_dir) if args.run_dir else None
     flags = {"steps": args.steps, "seed": args.seed, "checkpoint_every": args.checkpoint_every}
-    given = [f"{k}={v}" for k, v in flags.items() if v is not None]
-    cfg, experiment, defaults = _load(args, given)
-    run_dir = args.run_dir or default_run_dir(args.program, cfg, defaults)
+    cfg, experiment, defaults = _load(args, flags)
+    run_dir = check_run_dir(run_dir or default_run_dir(args.program, cfg, defaults))
     print(f"gendsl: run directory {run_dir}", flush=True)
+    given = _flag_assignments({k: v for k, v in flags.items() if v is not None})
     write_program_record(run_dir, args.program, [*args.assignments, *given])
     result = run_experiment(experiment, cfg, run_dir, progress=not args.no_progress,
                             tensorboard=args.tensorboard, compile_fn=_compile_fn(compile_fn))

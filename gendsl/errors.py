@@ -85,6 +85,29 @@ class ConfigError(GendslError):
     """A program file or a ``--set key=value`` override is invalid."""
 
 
+class ProgramFileError(ConfigError):
+    """Running a program file's own code raised an exception (a syntax error, a
+    ``NameError`` at import, an exception in ``build(cfg)``).
+
+    The message names the file and line of the user's code and the exception; the
+    original exception is chained as ``__cause__``.
+
+    Attributes:
+      path: the program file.
+      line: the line in the user's code the exception came from (``None`` if unknown).
+    """
+
+    def __init__(self, message: str, *, path: str, line: int | None):
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+
+class RunDirError(ConfigError):
+    """The run directory cannot be used: it is a file, or it (or the parent it would be
+    created in) cannot be written."""
+
+
 class TrainingInterrupted(GendslError):
     """Training stopped on SIGTERM or SIGINT after saving a checkpoint.
 

@@ -109,8 +109,26 @@ def test_file_errors(tmp_path):
     with pytest.raises(DataError, match="cannot read"):
         arrays(tmp_path / "objects.npy", 1)
     (tmp_path / "broken.npz").write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="cannot read"):
+    with pytest.raises(DataError, match="broken.npz' is not a valid .npz file"):
         arrays(tmp_path / "broken.npz", 1)
+    (tmp_path / "broken.npy").write_bytes(bytes(range(256)))
+    with pytest.raises(DataError, match="broken.npy' is not a valid .npy file"):
+        arrays(tmp_path / "broken.npy", 1)
+
+
+def test_nonfinite_rows_are_refused_unless_allowed(tmp_path):
+    x = np.zeros((200, 2), np.float32)
+    x[[3, 17, 42, 99, 120, 150], 1] = [np.nan, np.inf, -np.inf, np.nan, np.nan, np.nan]
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(200))
+    with pytest.raises(DataError, match=r"field 'x' of '.*d.npz' has 6 rows with NaN or "
+                       r"infinite values \(rows 3, 17, 42, 99, 120, \.\.\. of 200\).*"
+                       "allow_nonfinite=True"):
+        arrays(tmp_path / "d.npz", batch_size=10)
+    with pytest.raises(DataError, match=r"field 'x' of the mapping has 1 row .*\(row 3 of 4\)"):
+        arrays({"x": np.array([0.0, 1.0, 2.0, np.inf])}, batch_size=2)
+    src = arrays(tmp_path / "d.npz", batch_size=200, allow_nonfinite=True)
+    assert np.isnan(src.batch(0)["x"]).sum() == 4
+    assert len(arrays({"x": x[:3]}, batch_size=2)) == 3  # finite rows are fine
 
 
 @pytest.mark.parametrize(

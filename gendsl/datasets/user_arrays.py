@@ -20,6 +20,20 @@ def _load(path: Path) -> dict[str, np.ndarray]:
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise DataError(f"{str(path)!r}: unsupported file type {suffix!r}; use a .npy file, a .npz file or a dict of arrays.")
+    if path.is_dir():
+        raise DataError(f"{str(path)!r} is a directory, not a {suffix} file; give the path of the file.")
+    with open(path, "rb") as file:
+        head = file.read(6)
+    if suffix == ".npy" and head != b"\x93NUMPY":
+        raise DataError(
+            f"{str(path)!r} is not a valid .npy file (it does not start with the .npy header); "
+            "write it with np.save(path, array)."
+        )
+    if suffix == ".npz" and not zipfile.is_zipfile(path):
+        raise DataError(
+            f"{str(path)!r} is not a valid .npz file (not a zip archive of arrays); write it with "
+            "np.savez(path, x=..., y=...)."
+        )
     try:
         if suffix == ".npy":
             return {"x": np.load(path, allow_pickle=False)}
@@ -48,6 +62,32 @@ def _as_field(name: str, value, copy: bool) -> np.ndarray:
     return array
 
 
+def check_finite(name: str, array: np.ndarray, origin: str) -> None:
+    """Refuses a float field with NaN or infinite values, naming the rows.
+
+    Raises:
+      DataError: some rows of ``array`` hold NaN or infinite values.
+
+    >>> check_finite("x", np.array([[0.0, 1.0], [np.nan, 2.0]]), "the mapping")
+    Traceback (most recent call last):
+    ...
+    gendsl.errors.DataError: field 'x' of the mapping has 1 row with NaN or infinite values (row 1 of 2); remove or fix those rows, or pass allow_nonfinite=True to arrays(...) to train on them anyway.
+    """
+    if array.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1)
+    count = int(bad.sum())
+    if count:
+        rows = np.flatnonzero(bad)
+        shown = ", ".join(str(int(r)) for r in rows[:5]) + (", ..." if count > 5 else "")
+        raise DataError(
+            f"field {name!r} of {origin} has {count} row{'s' if count > 1 else ''} with NaN or "
+            f"infinite values (row{'s' if count > 1 else ''} {shown} of {array.shape[0]}); "
+            "remove or fix those rows, or pass allow_nonfinite=True to arrays(...) to train on "
+            "them anyway."
+        )
+
+
 def infer_sample_kind(x: np.ndarray | None) -> tuple[str | None, tuple[int, ...] | None]:
     """Guess what field ``"x"`` holds from its shape, for plotting.
 
@@ -73,11 +113,14 @@ def arrays(
     batch_size: int,
     seed: int = 0,
     fields: Sequence[str] | None = None,
+    allow_nonfinite: bool = False,
 ) -> ArraySource:
     """A source over user arrays, reshuffled every epoch.
 
     float64 fields become float32 and 64-bit integer fields int32 (JAX's defaults);
     in-memory arrays are copied, so later edits to them do not change the batches.
+    Rows with NaN or infinite values are refused (a NaN batch makes a step non-finite,
+    and such steps are skipped), unless ``allow_nonfinite=True``.
 
     Args:
       path_or_mapping: a ``.npy`` file (one field, ``"x"``), a ``.npz`` file (one field
@@ -85,9 +128,16 @@ def arrays(
       batch_size: examples per batch (at most the number of examples).
       seed: seed of the per-epoch shuffles.
       fields: keep only these fields (default: all).
+      allow_nonfinite: accept float fields with NaN or infinite values.
 
     Returns:
       An :class:`ArraySource`; ``sample_kind``/``image_shape`` are inferred from ``"x"``.
+
+    Raises:
+      DataError: the file is missing or not a valid ``.npy``/``.npz`` file; a field is
+        missing, not numeric, a scalar, or of another length than the rest; or a float
+        field has NaN or infinite rows (the message names them) and ``allow_nonfinite``
+        is False.
 
     >>> src = arrays({"x": np.zeros((10, 2)), "y": np.arange(10)}, batch_size=4)
     >>> {k: v.shape for k, v in src.batch(0).items()}, src.sample_kind
@@ -117,6 +167,9 @@ def arrays(
     n = next(iter(lengths.values()))
     if n == 0:
         raise DataError(f"{origin} has no examples (leading length 0).")
+    if not allow_nonfinite:
+        for name, array in converted.items():
+            check_finite(name, array, origin)
     kind, image_shape = infer_sample_kind(converted.get("x"))
     return ArraySource(
         frozen_fields(converted, copy=False),

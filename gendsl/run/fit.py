@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import jax
 
-from gendsl.errors import CheckpointError, ConfigError
+from gendsl.errors import CheckpointError, ConfigError, NonFiniteError
 from gendsl.run.batches import step_batch
 from gendsl.run.checkpoints import CheckpointStore
 from gendsl.run.evaluation import Evaluate
@@ -24,10 +24,11 @@ from gendsl.run.lock import RunDirLock
 from gendsl.run.loop import TrainingLoop
 from gendsl.run.metrics_log import MetricsLog
 from gendsl.run.resume import restore_latest
+from gendsl.run.run_dir import prepare_run_dir
 from gendsl.run.run_info import write_json
 from gendsl.run.sample_files import keep_samples_until
 from gendsl.run.segments import segments
-from gendsl.run.settings import LoopSettings
+from gendsl.run.settings import RUN_MANAGEMENT_KEYS, LoopSettings
 from gendsl.run.signals import stop_on_signals
 from gendsl.run.stepper import Stepper, check_stepper
 from gendsl.run.tensorboard import TensorBoardLog, require_tensorboardx
@@ -72,6 +73,34 @@ def _finished_summary(run_dir: Path, fingerprint: str, step: int) -> dict[str, A
     done = (summary.get("status") == "completed" and summary.get("step") == step
             and summary.get("fingerprint") == fingerprint)
     return summary if done and isinstance(summary.get("metrics"), dict) else None
+
+
+def _refuse_unchanged_nonfinite_rerun(run_dir: Path, fingerprint: str, step: int,
+                                      config: Mapping[str, Any]) -> None:
+    """Raises NonFiniteError when ``run_dir`` stopped on non-finite steps at ``step``
+    (its summary says so) and nothing that could change that has changed: the same
+    program (fingerprint) and the same config as its ``config.json`` (up to the keys
+    that only manage the run, ``steps`` say; ``max_nonfinite`` counts as a change)."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        recorded = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return
+    if not (isinstance(summary, dict) and summary.get("status") == "nonfinite"
+            and summary.get("step") == step and summary.get("fingerprint") == fingerprint):
+        return
+    current = json.loads(json.dumps(dict(config), sort_keys=True, default=str))
+    inert = RUN_MANAGEMENT_KEYS - {"max_nonfinite"}  # cannot change what a step computes
+    if ({k: v for k, v in recorded.items() if k not in inert}
+            != {k: v for k, v in current.items() if k not in inert}):
+        return
+    raise NonFiniteError(
+        f"The run in {run_dir} stopped at step {step} on consecutive non-finite steps "
+        "(summary.json says status 'nonfinite'), and this rerun has the same program and "
+        "config, so it would only repeat them. Change what made the losses NaN or infinite "
+        "(lower the learning rate, clip gradients, check the data) and rerun, or start over "
+        "in another --run-dir (run_dir=...). metrics.jsonl lists the non-finite steps."
+    )
 
 
 def fit(
@@ -120,11 +149,14 @@ def fit(
     Raises:
       ConfigError: an unknown or invalid setting, or ``compiled`` is not a stepper.
       MissingExtraError: ``tensorboard`` is true but tensorboardX is not installed.
+      RunDirError: ``run_dir`` is a file or cannot be written (nothing is written).
       RunDirLockedError: another live process is training in ``run_dir``.
       CheckpointMismatchError: ``run_dir`` holds checkpoints of another program.
-      NonFiniteError: ``max_nonfinite`` consecutive non-finite steps (after saving).
-      TrainingInterrupted: SIGTERM or SIGINT arrived (after saving); its ``exit_code``
-        is 143 or 130.
+      NonFiniteError: ``max_nonfinite`` consecutive non-finite steps (after saving); or
+        ``run_dir`` stopped so at its latest checkpoint and ``config`` is unchanged from
+        its ``config.json`` (nothing is trained or written).
+      TrainingInterrupted: SIGTERM or SIGINT arrived (after saving), also during the
+        final evaluation or plot; its ``exit_code`` is 143 or 130.
     """
     if "steps" not in settings:
         raise ConfigError("fit() needs steps=N, the step to train to")
@@ -133,8 +165,7 @@ def fit(
     if tensorboard:
         require_tensorboardx()
     started = time.perf_counter()
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = prepare_run_dir(run_dir)  # refuses a file, a read-only dir, ... first
     writer = jax.process_index() == 0
     # one run at a time in a run directory (the writer's lock; see run/lock.py)
     with RunDirLock(run_dir) if writer else contextlib.nullcontext():
@@ -153,15 +184,17 @@ def fit(
                 )
             state = abstract.from_tree(restored[0]) if restored else compiled.init(key, example)
             start = int(jax.device_get(state.step))
-            if restored:
-                logger.info("resuming from the checkpoint at step %d in %s", start,
-                            store.directory)
+            if restored and config is not None:
+                _refuse_unchanged_nonfinite_rerun(run_dir, compiled.fingerprint, start, config)
             if start > settings.steps:
                 raise CheckpointError(
                     f"The checkpoint in {store.directory} is at step {start}, past "
                     f"steps={settings.steps}. Ask for at least that many steps, or use another "
                     "run directory."
                 )
+            if restored:  # once it is known to go on (errors come as one message)
+                logger.info("resuming from the checkpoint at step %d in %s", start,
+                            store.directory)
             finished = _finished_summary(run_dir, compiled.fingerprint, start) if (
                 restored and start == settings.steps) else None
             if finished is not None:  # nothing to do: leave the run directory as it was
@@ -181,12 +214,14 @@ def fit(
                                 enabled=writer and tensorboard) as board:
                 run = TrainingLoop(compiled, segs, settings, store, log, run_dir, start,
                                    bool(restored), evaluate, board=board)
+                # signals stop the run through the final evaluation and plot too
                 with stop_on_signals() as stop:
                     state = run.train(state, stop, progress)
-                metrics = run.finish(state)
-        wall = time.perf_counter() - started
-        if writer:
-            write_json(run_dir / "summary.json", run.summary("completed", state, metrics, wall))
+                    metrics = run.finish(state, stop)
+                    wall = time.perf_counter() - started
+                    if writer:  # a signal from here on is too late to stop anything
+                        write_json(run_dir / "summary.json",
+                                   run.summary("completed", state, metrics, wall))
     return FitResult(
         state=state,
         metrics=metrics,

@@ -31,7 +31,7 @@ from gendsl.run.run_info import gendsl_version, write_json
 from gendsl.run.schedule import chunk_end, crosses_multiple
 from gendsl.run.segments import Segment, segment_at
 from gendsl.run.settings import LoopSettings
-from gendsl.run.signals import StopRequest
+from gendsl.run.signals import StopNow, StopRequest
 from gendsl.run.stepper import RunState, Stepper
 from gendsl.run.tensorboard import TensorBoardLog
 
@@ -109,20 +109,29 @@ class TrainingLoop:
                 if at_checkpoint and step < s.steps:
                     self._save(state, step)
                 if at_eval and step < s.steps:
-                    self._evaluate(state, step)
+                    self._log_evaluation(self._evaluate(state, step))
         finally:
             bar.close()
         if stop.requested:
-            self._save(state, step)
-            self.store.wait()
-            self._write_summary("interrupted", state, step)
-            raise TrainingInterrupted(
-                f"Received {stop.signal_name}: saved a checkpoint at step {step} in "
-                f"{self.store.directory} and stopped. Run the same command again to resume.",
-                signal_number=stop.signal_number,
-                step=step,
-            )
+            raise self._interrupted(state, step, stop, "")
         return state
+
+    def _interrupted(self, state: RunState, step: int, stop: StopRequest,
+                     during: str) -> TrainingInterrupted:
+        """Saves (unless saved), waits for the save, writes an "interrupted" summary and
+        returns the error to raise."""
+        self._save(state, step)
+        self.store.wait()
+        self._write_summary("interrupted", state, step)
+        if during:
+            done = (f"Received {stop.signal_name} during {during}: the checkpoint at step "
+                    f"{step} in {self.store.directory} is saved and the run stopped before "
+                    "finishing. Run the same command again to evaluate and finish it.")
+        else:
+            done = (f"Received {stop.signal_name}: saved a checkpoint at step {step} in "
+                    f"{self.store.directory} and stopped. Run the same command again to "
+                    "resume.")
+        return TrainingInterrupted(done, signal_number=stop.signal_number, step=step)
 
     def _run_chunk(self, state: RunState, start: int, end: int) -> RunState:
         seg = segment_at(self.segments, start)
@@ -163,7 +172,8 @@ class TrainingLoop:
                 f"{step}. Those updates were not applied: the checkpoint at step {step} in "
                 f"{self.store.directory} holds the last good parameters, and "
                 f"{self.log.path} lists every non-finite step. Lower the learning rate, "
-                "clip gradients or check the data; rerunning resumes from that checkpoint."
+                "clip gradients or check the data, then rerun: it resumes from that "
+                "checkpoint (a rerun of a program file with an unchanged config is refused)."
             )
 
     # -- checkpoints, evaluation, summary ----------------------------------------------
@@ -199,8 +209,8 @@ class TrainingLoop:
         self.board.scalars(records)
 
     def _evaluate(self, state: RunState, step: int) -> dict[str, Any]:
-        """Evaluates, logs the results and (process 0) draws the samples; returns the
-        evaluation record."""
+        """Evaluates and (process 0) draws the samples; returns the evaluation record,
+        which the caller logs (:meth:`_log_evaluation`)."""
         results, samples = evaluate_state(
             self.stepper,
             self.source,
@@ -210,18 +220,31 @@ class TrainingLoop:
             num_samples=self.settings.num_eval_samples,
         )
         results = {f"eval/{name}": value for name, value in results.items()}
-        if results:
-            self._log([to_record(step, results)])
         if jax.process_index() == 0:
             self._plot(state, step, samples)
         return to_record(step, results)
 
-    def finish(self, state: RunState) -> dict[str, Any]:
+    def _log_evaluation(self, record: dict[str, Any]) -> None:
+        if len(record) > 1:  # more than its step
+            self._log([record])
+
+    def finish(self, state: RunState, stop: StopRequest) -> dict[str, Any]:
         """Saves the final checkpoint, evaluates and draws the samples; returns the final
-        metrics (last training metrics and evaluation)."""
+        metrics (last training metrics and evaluation).
+
+        Raises:
+          TrainingInterrupted: ``stop`` was requested before or during the evaluation
+            or the plot (which a signal cuts short); the final checkpoint is saved and
+            ``summary.json`` says "interrupted".
+        """
         step = int(jax.device_get(state.step))
         self._save(state, step)
-        evaluation = self._evaluate(state, step)
+        try:
+            with stop.interrupting():
+                evaluation = self._evaluate(state, step)
+        except StopNow:
+            raise self._interrupted(state, step, stop, "the final evaluation") from None
+        self._log_evaluation(evaluation)  # only once complete: a rerun evaluates again
         self.store.wait()
         train = self.latest or next(
             (r for r in reversed(read_records(self.log.path))

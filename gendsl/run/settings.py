@@ -51,9 +51,22 @@ class LoopSettings:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            low = 0 if f.name in _ZERO_ALLOWED else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{f.name}={value!r}: {f.name} must be an integer >= {low}.")
+            problem = self.problem(f.name, value)
+            if problem:
+                raise ConfigError(f"{f.name}={value!r}: {f.name} {problem}.")
+
+    @staticmethod
+    def problem(name: str, value: Any) -> str | None:
+        """What is wrong with ``value`` for the setting ``name`` (``None`` if nothing),
+        for messages that name where the value came from (``--steps -5: ...``).
+
+        >>> LoopSettings.problem("steps_per_call", 0), LoopSettings.problem("seed", 0)
+        ('must be an integer >= 1', None)
+        """
+        low = 0 if name in _ZERO_ALLOWED else 1
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            return f"must be an integer >= {low}"
+        return None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

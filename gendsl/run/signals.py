@@ -1,11 +1,14 @@
-"""Graceful stop on SIGTERM and SIGINT for the duration of a training loop.
+"""Graceful stop on SIGTERM and SIGINT for the duration of a training run.
 
-Inside :func:`stop_on_signals` the first SIGTERM or SIGINT only records a stop request;
-the loop finishes its current chunk, saves a checkpoint and stops. A second signal raises
-``KeyboardInterrupt`` at once (for a user who does not want to wait for the save; Orbax
-writes checkpoints atomically, so an interrupted save never corrupts older ones). The
-previous handlers are restored on exit. Handlers can only be installed from the main
-thread; elsewhere the context does nothing.
+Inside :func:`stop_on_signals` a SIGTERM or SIGINT only records a stop request: the loop
+finishes its current chunk, saves a checkpoint and stops. Further signals are counted
+and change nothing (a second Ctrl-C, or a second SIGTERM 50 ms after the first, no longer
+raises ``KeyboardInterrupt`` in the middle of the save: the run still saves, writes its
+summary and exits with one message; use SIGKILL to stop at once, which Orbax's atomic
+saves survive). Inside :meth:`StopRequest.interrupting` (the final evaluation and plot,
+which the loop cannot cut into chunks) the first signal instead raises
+:class:`StopNow` at once. The previous handlers are restored on exit. Handlers can
+only be installed from the main thread; elsewhere the context does nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +19,18 @@ import threading
 from typing import Iterator, Sequence
 
 
+class StopNow(BaseException):
+    """Raised by the signal handler inside :meth:`StopRequest.interrupting`.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``) so that ``except Exception`` in
+    user code (an evaluation, a plot) does not swallow it; the runner turns it into
+    :class:`~gendsl.errors.TrainingInterrupted`.
+    """
+
+
 class StopRequest:
-    """The signal that asked a loop to stop (``None`` while none has).
+    """The signal that asked a run to stop (``None`` while none has), and how many
+    arrived.
 
     It is the one mutable object shared between a signal handler and the loop, created
     per call of :func:`stop_on_signals`.
@@ -25,6 +38,8 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signal_number: int | None = None
+        self.count = 0
+        self._interruptible = False
 
     @property
     def requested(self) -> bool:
@@ -35,6 +50,37 @@ class StopRequest:
     def signal_name(self) -> str:
         """The name of the signal (``"SIGTERM"``), or ``""`` if none arrived."""
         return signal.Signals(self.signal_number).name if self.requested else ""
+
+    def record(self, signal_number: int) -> None:
+        """What the handler does: notes the (first) signal; inside
+        :meth:`interrupting`, raises :class:`StopNow` (once)."""
+        self.count += 1
+        if self.signal_number is None:
+            self.signal_number = signal_number
+        if self._interruptible:
+            self._interruptible = False
+            raise StopNow(self.signal_name)
+
+    @contextlib.contextmanager
+    def interrupting(self) -> Iterator[None]:
+        """A block that a signal stops at once by raising :class:`StopNow` in it (also on
+        entry, if a stop was already requested).
+
+        >>> request = StopRequest()
+        >>> with request.interrupting():
+        ...     request.record(signal.SIGTERM)
+        Traceback (most recent call last):
+        ...
+        gendsl.run.signals.StopNow: SIGTERM
+        """
+        self._interruptible = True  # before the check: a signal in between raises too
+        try:
+            if self.requested:
+                self._interruptible = False
+                raise StopNow(self.signal_name)
+            yield
+        finally:
+            self._interruptible = False
 
 
 @contextlib.contextmanager
@@ -52,8 +98,9 @@ def stop_on_signals(
     >>> import os, signal
     >>> with stop_on_signals() as stop:
     ...     os.kill(os.getpid(), signal.SIGTERM)
-    >>> stop.signal_name
-    'SIGTERM'
+    ...     os.kill(os.getpid(), signal.SIGINT)
+    >>> stop.signal_name, stop.count
+    ('SIGTERM', 2)
     """
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
@@ -61,9 +108,7 @@ def stop_on_signals(
         return
 
     def handle(signal_number, frame):
-        if request.requested:
-            raise KeyboardInterrupt
-        request.signal_number = signal_number
+        request.record(signal_number)
 
     previous = {s: signal.getsignal(s) for s in signals}
     for s in signals:
