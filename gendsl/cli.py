@@ -29,9 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gendsl`` command."""
     from gendsl.run.run_info import gendsl_version
 
-    parser = argparse.ArgumentParser(
-        prog="gendsl", description="Run and inspect gendsl objective programs."
-    )
+    parser = _Parser(prog="gendsl", description="Run and inspect gendsl objective programs.")
     parser.add_argument("--version", action="version", version=f"gendsl {gendsl_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -96,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose ``--set`` takes every ``KEY=VALUE`` token after it
+    (:func:`split_set_arguments`), however it is called."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else args
+        return super().parse_known_args(split_set_arguments(args), namespace)
+
+
 def split_set_arguments(argv: Sequence[str]) -> list[str]:
     """Gives each ``--set`` one ``KEY=VALUE``, so that ``--set`` may come before the
     program path: the first token after ``--set`` and the tokens with ``=`` that follow
@@ -134,8 +141,7 @@ def main(argv: Sequence[str] | None = None, *, compile_fn: Callable[..., Any] | 
     Returns:
       the exit status (see the module docstring).
     """
-    args = build_parser().parse_args(split_set_arguments(sys.argv[1:] if argv is None
-                                                          else argv))
+    args = build_parser().parse_args(argv)
     try:
         with _runner_messages():
             return args.handler(args, compile_fn)
