@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="the random seed (config key seed)")
     run.add_argument("--checkpoint-every", type=int,
                      help="checkpoint period in steps (config key checkpoint_every)")
+    run.add_argument("--allow-changes", action="store_true",
+                     help="resume even though the config or program changed; the change is "
+                     "recorded in RUN_DIR/config_history.jsonl")
     run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     run.set_defaults(handler=_run)
 
@@ -111,6 +114,7 @@ def _run(args: argparse.Namespace, compile_fn) -> int:
     run_dir = args.run_dir or Path("runs") / Path(args.program).stem
     print(f"gendsl: run directory {run_dir}", flush=True)
     result = run_experiment(experiment, cfg, run_dir, progress=not args.no_progress,
+                            allow_changes=args.allow_changes,
                             compile_fn=_compile_fn(compile_fn))
     resumed = f", resumed from step {result.start_step}" if result.resumed else ""
     print(f"gendsl: trained to step {result.step}{resumed} in {result.wall_time_s:.1f} s")

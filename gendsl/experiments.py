@@ -16,7 +16,7 @@ from gendsl.run.fit import FitResult
 
 
 def run_experiment(experiment: Experiment, cfg: Mapping[str, Any], run_dir: str | Path, *,
-                   progress: bool = True,
+                   progress: bool = True, allow_changes: bool = False,
                    compile_fn: Callable[..., Any] = compile) -> FitResult:
     """Compiles ``experiment.program`` (on ``experiment.mesh``) and trains it with the
     loop settings of ``cfg`` (see :func:`gendsl.run.experiment.fit_experiment`).
@@ -26,6 +26,8 @@ def run_experiment(experiment: Experiment, cfg: Mapping[str, Any], run_dir: str 
       cfg: the config (missing standard keys take ``STANDARD_DEFAULTS``).
       run_dir: the run directory (resumed if it holds checkpoints of this program).
       progress: draw a progress bar.
+      allow_changes: resume even though the config or the program changed, recording
+        the change in ``run_dir/config_history.jsonl``.
       compile_fn: ``compile_fn(program, mesh=...)`` returning a stepper; default
         :func:`gendsl.compile`.
 
@@ -33,4 +35,5 @@ def run_experiment(experiment: Experiment, cfg: Mapping[str, Any], run_dir: str 
       the :class:`~gendsl.run.fit.FitResult`.
     """
     compiled = compile_fn(experiment.program, mesh=experiment.mesh)
-    return fit_experiment(experiment, compiled, cfg, run_dir, progress=progress)
+    return fit_experiment(experiment, compiled, cfg, run_dir, progress=progress,
+                          allow_changes=allow_changes)

@@ -19,6 +19,15 @@ import jax
 from gendsl.errors import CheckpointError, ConfigError
 from gendsl.run.batches import step_batch
 from gendsl.run.checkpoints import CheckpointStore
+from gendsl.run.config_history import (
+    accepted_fingerprint_change,
+    config_changes,
+    current_config,
+    read_history,
+    record_changes,
+    refuse_changes,
+    write_config_once,
+)
 from gendsl.run.evaluation import Evaluate
 from gendsl.run.lock import RunDirLock
 from gendsl.run.loop import TrainingLoop
@@ -26,7 +35,7 @@ from gendsl.run.metrics_log import MetricsLog
 from gendsl.run.resume import restore_latest
 from gendsl.run.run_info import write_json
 from gendsl.run.segments import segments
-from gendsl.run.settings import LoopSettings
+from gendsl.run.settings import RUN_MANAGEMENT_KEYS, LoopSettings
 from gendsl.run.signals import stop_on_signals
 from gendsl.run.stepper import Stepper, check_stepper
 
@@ -70,6 +79,44 @@ def _finished_summary(run_dir: Path, fingerprint: str, step: int) -> dict[str, A
     return summary if done and isinstance(summary.get("metrics"), dict) else None
 
 
+def _identity_changes(run_dir: Path, store: CheckpointStore, config: Mapping[str, Any] | None,
+                      settings: LoopSettings) -> dict[str, tuple[Any, Any]]:
+    """What a resume in ``run_dir`` would change of the run's identity: the config keys
+    other than ``RUN_MANAGEMENT_KEYS`` (when both this call and the run have a config),
+    and the identity settings (``seed``, ``steps_per_call``) against the run's config or,
+    without one, its newest checkpoint's metadata and the recorded changes. ``{}`` for a
+    new run directory."""
+    recorded = current_config(run_dir)
+    changes = config_changes(recorded, config) if (
+        recorded is not None and config is not None) else {}
+    if recorded is None and not store.steps():
+        return changes
+    metadata = None
+    for name in sorted(set(LoopSettings.names()) - RUN_MANAGEMENT_KEYS):
+        if recorded is not None and name in recorded:
+            old = recorded[name]
+        else:  # the newest checkpoint's, unless a later accepted change says otherwise
+            if metadata is None:
+                metadata = _newest_metadata(store)
+                for entry in read_history(run_dir):
+                    metadata.update({k: new for k, (_, new) in entry["changes"].items()})
+            old = metadata.get(name)
+        new = getattr(settings, name)
+        if name not in changes and old is not None and old != new:
+            changes[name] = (old, new)
+    return dict(sorted(changes.items()))
+
+
+def _newest_metadata(store: CheckpointStore) -> dict[str, Any]:
+    """The metadata of the newest checkpoint whose metadata reads (``{}`` if none)."""
+    for step in reversed(store.steps()):
+        try:
+            return store.metadata(step)
+        except Exception:  # a damaged checkpoint: restore_latest sets it aside
+            continue
+    return {}
+
+
 def fit(
     compiled: Stepper,
     source: Any,
@@ -78,6 +125,7 @@ def fit(
     evaluate: Evaluate | None = None,
     progress: bool = True,
     config: Mapping[str, Any] | None = None,
+    allow_changes: bool = False,
     **settings: Any,
 ) -> FitResult:
     """Trains ``compiled`` on ``source`` in ``run_dir``, resuming there.
@@ -98,8 +146,14 @@ def fit(
       evaluate: ``evaluate(compiled, state, key) -> dict``; by default the source's
         ``evaluate(samples)`` on ``num_eval_samples`` samples, if it has one.
       progress: draw a progress bar on stderr.
-      config: a configuration to record in ``run_dir/config.json`` (written once the
-        run directory is known to belong to this program).
+      config: a configuration to record in ``run_dir/config.json`` (written once, when
+        the run directory is first used, and never rewritten). On a resume it is
+        compared with the run's config (``config.json`` with ``config_history.jsonl``
+        applied); keys other than the run-management ones (``steps``,
+        ``checkpoint_every``, ...) must not change.
+      allow_changes: resume even though the config, ``seed``, ``steps_per_call`` or the
+        program's fingerprint changed (the checkpoint must still fit the program's
+        state); the change is appended to ``run_dir/config_history.jsonl``.
       **settings: the loop's settings, each a field of
         :class:`~gendsl.run.settings.LoopSettings`: ``steps`` (required),
         ``seed``, ``steps_per_call``, ``checkpoint_every``, ``log_every``,
@@ -111,7 +165,10 @@ def fit(
     Raises:
       ConfigError: an unknown or invalid setting, or ``compiled`` is not a stepper.
       RunDirLockedError: another live process is training in ``run_dir``.
-      CheckpointMismatchError: ``run_dir`` holds checkpoints of another program.
+      ConfigChangedError: a resume would change the run's config, ``seed`` or
+        ``steps_per_call``, and ``allow_changes`` is False (nothing is written).
+      CheckpointMismatchError: ``run_dir`` holds checkpoints of another program (and
+        ``allow_changes`` is False, or its state does not fit this program's).
       NonFiniteError: ``max_nonfinite`` consecutive non-finite steps (after saving).
       TrainingInterrupted: SIGTERM or SIGINT arrived (after saving); its ``exit_code``
         is 143 or 130.
@@ -130,6 +187,11 @@ def fit(
             key = jax.random.key(settings.seed)
             segs = segments(compiled, source)
             example = step_batch(segs[0].source, 0, segs[0].batches_per_step)
+            # a resume must not change the run's identity unless allowed (checked before
+            # anything in the run directory is read into the state or written)
+            changes = _identity_changes(run_dir, store, config, settings)
+            if changes and not allow_changes:
+                refuse_changes(run_dir, changes)
             restored = None
             if store.steps():  # only then trace init for the abstract state
                 abstract = compiled.abstract_state(key, example)
@@ -138,6 +200,9 @@ def fit(
                     abstract.tree(),
                     fingerprint=compiled.fingerprint,
                     set_aside_to=run_dir / "unreadable_checkpoints",
+                    fingerprint_parts=getattr(compiled, "fingerprint_parts", None),
+                    accept=lambda saved: allow_changes or accepted_fingerprint_change(
+                        run_dir, saved, compiled.fingerprint),
                 )
             state = abstract.from_tree(restored[0]) if restored else compiled.init(key, example)
             start = int(jax.device_get(state.step))
@@ -158,8 +223,15 @@ def fit(
                                  step=start, start_step=start, resumed=True,
                                  wall_time_s=time.perf_counter() - started,
                                  fingerprint=compiled.fingerprint)
-            if config is not None and writer:
-                write_json(run_dir / "config.json", dict(config))
+            if writer:
+                if config is not None:
+                    write_config_once(run_dir, config)
+                saved = restored[1].get("fingerprint") if restored else compiled.fingerprint
+                moved = saved != compiled.fingerprint and not accepted_fingerprint_change(
+                    run_dir, saved, compiled.fingerprint)
+                if changes or moved:
+                    record_changes(run_dir, step=start, changes=changes,
+                                   fingerprint=(saved, compiled.fingerprint) if moved else None)
             log = MetricsLog(run_dir / "metrics.jsonl", enabled=writer)
             log.keep_until(start)
             run = TrainingLoop(

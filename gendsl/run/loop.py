@@ -154,7 +154,8 @@ class TrainingLoop:
                 f"{step}. Those updates were not applied: the checkpoint at step {step} in "
                 f"{self.store.directory} holds the last good parameters, and "
                 f"{self.log.path} lists every non-finite step. Lower the learning rate, "
-                "clip gradients or check the data; rerunning resumes from that checkpoint."
+                "clip gradients or check the data; rerunning resumes from that checkpoint "
+                "(with --allow-changes, allow_changes=True, after such a change)."
             )
 
     # -- checkpoints, evaluation, summary ----------------------------------------------
@@ -170,11 +171,13 @@ class TrainingLoop:
         if self.store.latest() == step:
             return
         s = self.settings
+        parts = getattr(self.stepper, "fingerprint_parts", None)  # optional (stand-ins)
         self.store.save(
             step,
             state.tree(),
             {
                 "fingerprint": self.stepper.fingerprint,
+                **({"fingerprint_parts": dict(parts)} if parts is not None else {}),
                 "state_layout": STATE_LAYOUT,
                 "step": step,
                 **self._position(step),
