@@ -22,7 +22,7 @@ from run_fakes import FakeCompiled, FakeProgram, FakeSource, fake_compile
 import gendsl as gd
 from gendsl import losses as L
 from gendsl.cli import main
-from gendsl.errors import CheckpointMismatchError, ConfigChangedError
+from gendsl.errors import CheckpointError, CheckpointMismatchError, ConfigChangedError
 from gendsl.run import CheckpointStore, build_experiment, fit, load_program_file, program_config
 from gendsl.run.config_history import current_config, read_history
 from gendsl.run.resume import restore_latest
@@ -272,6 +272,12 @@ def test_added_and_removed_keys_are_changes(tmp_path):
         _fit(tmp_path, steps=12, config=other)
     _fit(tmp_path, steps=12, config=other, allow_changes=True)
     assert current_config(tmp_path) == json.loads(json.dumps(other))
+
+
+def test_a_damaged_config_json_is_reported(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="config.json is not valid JSON"):
+        _fit(tmp_path, config=CONFIG)
 
 
 @pytest.mark.parametrize("setting, value", [("seed", 1), ("steps_per_call", 2)])

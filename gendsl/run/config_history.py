@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from gendsl.errors import ConfigChangedError
+from gendsl.errors import CheckpointError, ConfigChangedError
 from gendsl.run.run_info import write_json
 from gendsl.run.settings import RUN_MANAGEMENT_KEYS
 
@@ -54,7 +54,7 @@ def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / HISTORY_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [_json(path, line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def current_config(run_dir: str | Path) -> dict[str, Any] | None:
@@ -64,17 +64,28 @@ def current_config(run_dir: str | Path) -> dict[str, Any] | None:
       run_dir: the run directory.
     Returns:
       The config as JSON values, or None when the run directory has no ``config.json``.
+    Raises:
+      CheckpointError: ``config.json`` or a history line is not valid JSON.
     """
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         return None
-    config = json.loads(path.read_text())
+    config = _json(path, path.read_text())
     for entry in read_history(run_dir):
         for key, (_, new) in entry.get("changes", {}).items():
             config[key] = new
         for key in entry.get("removed", []):
             config.pop(key, None)
     return config
+
+
+def _json(path: Path, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise CheckpointError(
+            f"{path} is not valid JSON ({error}); it records the run's config: repair it, "
+            "or use another run directory.") from None
 
 
 def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], *,
