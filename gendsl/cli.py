@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="the random seed (config key seed)")
     run.add_argument("--checkpoint-every", type=int,
                      help="checkpoint period in steps (config key checkpoint_every)")
+    run.add_argument("--allow-changes", action="store_true",
+                     help="resume even though the config or program changed; the change is "
+                     "recorded in RUN_DIR/config_history.jsonl")
     run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     run.add_argument("--tensorboard", action="store_true",
                      help="also write TensorBoard event files to RUN_DIR/tensorboard "
@@ -261,7 +264,8 @@ def _run(args: argparse.Namespace, compile_fn) -> int:
     given = _flag_assignments({k: v for k, v in flags.items() if v is not None})
     write_program_record(run_dir, args.program, [*args.assignments, *given])
     result = run_experiment(experiment, cfg, run_dir, progress=not args.no_progress,
-                            tensorboard=args.tensorboard, compile_fn=_compile_fn(compile_fn))
+                            tensorboard=args.tensorboard, allow_changes=args.allow_changes,
+                            compile_fn=_compile_fn(compile_fn))
     resumed = f", resumed from step {result.start_step}" if result.resumed else ""
     print(f"gendsl: trained to step {result.step}{resumed} in {result.wall_time_s:.1f} s")
     print(format_metrics({**result.metrics, "nonfinite_total": result.nonfinite_total}))

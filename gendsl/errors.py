@@ -65,7 +65,20 @@ class CheckpointError(GendslError):
 
 
 class CheckpointMismatchError(CheckpointError):
-    """A checkpoint was written by a different program (fingerprint mismatch)."""
+    """A run directory belongs to another run: its checkpoint was written by a different
+    program (fingerprint mismatch), or (:class:`ConfigChangedError`) with another config."""
+
+
+class ConfigChangedError(CheckpointMismatchError):
+    """A resume would change the run's config (a key other than the run-management keys
+    ``steps``, ``checkpoint_every``, ...), and changes were not allowed.
+
+    A :class:`CheckpointMismatchError` rather than a :class:`ConfigError`: the config is
+    valid on its own (it would start a new run directory), it is the run directory that
+    belongs to another run, and the remedies are those of a fingerprint mismatch
+    (another run directory), plus ``--allow-changes``. The ``gendsl`` command exits
+    with status 1.
+    """
 
 
 class RunDirLockedError(GendslError):

@@ -17,6 +17,7 @@ from gendsl.run.fit import FitResult
 
 def run_experiment(experiment: Experiment, cfg: Mapping[str, Any], run_dir: str | Path, *,
                    progress: bool = True, tensorboard: bool = False,
+                   allow_changes: bool = False,
                    compile_fn: Callable[..., Any] = compile) -> FitResult:
     """Compiles ``experiment.program`` (on ``experiment.mesh``) and trains it with the
     loop settings of ``cfg`` (see :func:`gendsl.run.experiment.fit_experiment`).
@@ -27,6 +28,8 @@ def run_experiment(experiment: Experiment, cfg: Mapping[str, Any], run_dir: str 
       run_dir: the run directory (resumed if it holds checkpoints of this program).
       progress: draw a progress bar.
       tensorboard: also write TensorBoard event files (``fit(tensorboard=True)``).
+      allow_changes: resume even though the config or the program changed, recording
+        the change in ``run_dir/config_history.jsonl``.
       compile_fn: ``compile_fn(program, mesh=...)`` returning a stepper; default
         :func:`gendsl.compile`.
 
@@ -35,4 +38,4 @@ def run_experiment(experiment: Experiment, cfg: Mapping[str, Any], run_dir: str 
     """
     compiled = compile_fn(experiment.program, mesh=experiment.mesh)
     return fit_experiment(experiment, compiled, cfg, run_dir, progress=progress,
-                          tensorboard=tensorboard)
+                          tensorboard=tensorboard, allow_changes=allow_changes)

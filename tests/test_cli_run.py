@@ -129,13 +129,13 @@ def test_nonfinite_stop_exits_1(tmp_path, capsys):
     assert "NonFiniteError" in capsys.readouterr().err
 
 
-def test_other_program_in_run_dir_exits_1(tmp_path, capsys):
+def test_changed_config_in_run_dir_exits_1(tmp_path, capsys):
     run_dir = str(tmp_path)
     assert _main("run", PROGRAM, "--run-dir", run_dir, "--no-progress", "--steps", "6") == 0
     code = _main("run", PROGRAM, "--run-dir", run_dir, "--no-progress", "--set", "lr=0.5")
     err = capsys.readouterr().err
-    assert code == 1 and "CheckpointMismatchError" in err
-    assert FakeCompiled(FakeProgram(lr=0.5)).fingerprint in err
+    assert code == 1 and "ConfigChangedError" in err and "lr: 0.05 -> 0.5" in err
+    assert "--allow-changes" in err
     assert json.loads((tmp_path / "config.json").read_text())["lr"] == 0.05  # kept
 
 

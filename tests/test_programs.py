@@ -92,8 +92,13 @@ def test_checkpoint_of_another_program_is_refused(tmp_path):
     run_program("gan_mog", tmp_path, "steps=2", "steps_per_call=1")
     module = load_program_file(PROGRAMS / "gan_mog.py")
     cfg = program_config(module, ["steps=4", "steps_per_call=1", "hidden=32,32"])
-    with pytest.raises(gd.errors.CheckpointMismatchError, match="fingerprint"):
+    with pytest.raises(gd.errors.ConfigChangedError, match="hidden: None -> '32,32'"):
         gd.run_experiment(build_experiment(module, cfg), cfg, tmp_path / "gan_mog", progress=False)
+    # allowed, the change still cannot resume: the parameters' shapes differ
+    with pytest.raises(gd.errors.CheckpointMismatchError, match="differs: .*parameter shapes"):
+        gd.run_experiment(build_experiment(module, cfg), cfg, tmp_path / "gan_mog",
+                          progress=False, allow_changes=True)
+    assert not (tmp_path / "gan_mog" / "config_history.jsonl").exists()
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ from gendsl.compiler.step import Step, make_step
 from gendsl.compiler.traces import TraceCounter
 from gendsl.errors import ProgramError
 from gendsl.sharding import abstract_on, batch_sharding, shard_batch
-from gendsl.terms.fingerprint import fingerprint
+from gendsl.terms.fingerprint import combine, fingerprint_parts
 from gendsl.terms.program import Program
 
 
@@ -77,6 +77,8 @@ class CompiledProgram:
       mesh: the device mesh, or None for the default device.
       batches_per_step: source batches one step consumes (from the solver).
       fingerprint: the program's fingerprint.
+      fingerprint_parts: its named parts (:func:`gendsl.terms.fingerprint.fingerprint_parts`),
+        stored with checkpoints so that a refused resume says what changed.
       name, start, end: as a runner phase: ``""``, 0 and None (the whole run).
       total_steps: None (a plain program has no step budget of its own).
       game: the program's static :class:`~gendsl.compiler.game.Game`.
@@ -105,7 +107,8 @@ class CompiledProgram:
         self._statics = {n: a[0] for n, a in abstract.items()}
         self._abstract_params = {n: a[1] for n, a in abstract.items()}
         self._abstract_rest = {n: a[2] for n, a in abstract.items()}
-        self.fingerprint = fingerprint(program)
+        self.fingerprint_parts = fingerprint_parts(program)
+        self.fingerprint = combine(self.fingerprint_parts)
         self.game = Game.build(program, self._statics, mesh)
         self.step_fn = make_step(self.game, self.solver,
                                  tuple((p.name, d) for p, d in program.ema),

@@ -21,7 +21,7 @@ from gendsl.compiler.compiled_program import CompiledProgram, jit_step, scan_ste
 from gendsl.compiler.state import TrainState
 from gendsl.compiler.step import Fields, Step
 from gendsl.sharding import abstract_on, shard_batch
-from gendsl.terms.fingerprint import fingerprint
+from gendsl.terms.fingerprint import combine, fingerprint_parts
 from gendsl.terms.stages import StagedProgram
 
 
@@ -81,6 +81,7 @@ class CompiledStages:
       stages: one :class:`StageStep` per stage, in order (the runner's phases).
       total_steps: the sum of the stage budgets.
       fingerprint: the staged program's fingerprint.
+      fingerprint_parts: its named parts, stored with checkpoints.
       mesh: as for :class:`CompiledProgram`.
     """
 
@@ -88,7 +89,8 @@ class CompiledStages:
                  guard_nonfinite: bool = True, donate: bool = True):
         self.staged, self.mesh = staged, mesh
         self.total_steps = staged.total_steps
-        self.fingerprint = fingerprint(staged)
+        self.fingerprint_parts = fingerprint_parts(staged)
+        self.fingerprint = combine(self.fingerprint_parts)
         everyone = staged.players
         views = []
         for i, (s, start) in enumerate(zip(staged.stages, staged.starts)):

@@ -120,6 +120,11 @@ class CheckpointStore:
         impls = metadata.pop(_KEY_IMPLS, {})
         return data_to_keys(restored.state, abstract_state, impls), metadata
 
+    def leaf_specs(self, step: int) -> dict[tuple[str, ...], tuple[tuple[int, ...], str]]:
+        """The arrays of checkpoint ``step`` as :func:`leaf_specs` (reads no arrays)."""
+        path = self._directory / str(step) / "state"
+        return leaf_specs(ocp.StandardCheckpointHandler().metadata(path).tree)
+
     def set_aside(self, step: int, destination: str | Path) -> Path:
         """Moves checkpoint ``step`` out of the store (e.g. an unreadable one) and returns
         its new path: ``destination/<step>``, or ``destination/<step>.<n>`` when earlier
@@ -163,3 +168,22 @@ def _without_read_only_notice():
         yield
     finally:
         logger.removeFilter(keep)
+
+
+def leaf_specs(tree: Any) -> dict[tuple[str, ...], tuple[tuple[int, ...], str]]:
+    """``{path: (shape, dtype name)}`` of the leaves of ``tree`` (arrays, abstract arrays
+    or checkpoint metadata), with each path as a tuple of plain names, so that a named
+    tuple's field ``.mu`` and a dict's ``["mu"]`` compare equal.
+
+    >>> import jax.numpy as jnp
+    >>> leaf_specs({"w": jnp.zeros((2, 3)), "s": [jnp.int32(0)]})
+    {('s', '0'): ((), 'int32'), ('w',): ((2, 3), 'float32')}
+    """
+    def name(entry: Any) -> str:
+        for attr in ("key", "idx", "name"):
+            if hasattr(entry, attr):
+                return str(getattr(entry, attr))
+        return str(entry)
+
+    return {tuple(name(e) for e in path): (tuple(leaf.shape), str(leaf.dtype))
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}

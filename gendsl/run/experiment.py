@@ -46,6 +46,7 @@ def fit_experiment(
     *,
     progress: bool = True,
     tensorboard: bool = False,
+    allow_changes: bool = False,
 ) -> FitResult:
     """Trains an experiment's compiled program with the loop settings of ``cfg``.
 
@@ -59,6 +60,8 @@ def fit_experiment(
       run_dir: the run directory (resumed if it holds checkpoints of this program).
       progress: draw a progress bar.
       tensorboard: also write TensorBoard event files (``fit(tensorboard=True)``).
+      allow_changes: resume even though the config or the program changed, recording
+        the change (see :func:`~gendsl.run.fit.fit`).
 
     Returns:
       the :class:`FitResult`.
@@ -67,7 +70,8 @@ def fit_experiment(
     settings["steps"] = run_steps(compiled, settings["steps"])
     loop = {name: settings[name] for name in LoopSettings.names()}
     return fit(compiled, experiment.source, run_dir=run_dir, evaluate=experiment.evaluate,
-               progress=progress, config=cfg, tensorboard=tensorboard, **loop)
+               progress=progress, config=cfg, tensorboard=tensorboard,
+               allow_changes=allow_changes, **loop)
 
 
 def run_steps(compiled: Stepper, steps: int | None) -> int:

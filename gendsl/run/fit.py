@@ -19,6 +19,15 @@ import jax
 from gendsl.errors import CheckpointError, ConfigError, NonFiniteError
 from gendsl.run.batches import step_batch
 from gendsl.run.checkpoints import CheckpointStore
+from gendsl.run.config_history import (
+    accepted_fingerprint_change,
+    config_changes,
+    current_config,
+    read_history,
+    record_changes,
+    refuse_changes,
+    write_config_once,
+)
 from gendsl.run.evaluation import Evaluate
 from gendsl.run.lock import RunDirLock
 from gendsl.run.loop import TrainingLoop
@@ -79,12 +88,14 @@ def _refuse_unchanged_nonfinite_rerun(run_dir: Path, fingerprint: str, step: int
                                       config: Mapping[str, Any]) -> None:
     """Raises NonFiniteError when ``run_dir`` stopped on non-finite steps at ``step``
     (its summary says so) and nothing that could change that has changed: the same
-    program (fingerprint) and the same config as its ``config.json`` (up to the keys
+    program (fingerprint) and the same config as the run's (up to the keys
     that only manage the run, ``steps`` say; ``max_nonfinite`` counts as a change)."""
     try:
         summary = json.loads((run_dir / "summary.json").read_text())
-        recorded = json.loads((run_dir / "config.json").read_text())
     except (OSError, ValueError):
+        return
+    recorded = current_config(run_dir)  # config.json with the accepted changes applied
+    if recorded is None:
         return
     if not (isinstance(summary, dict) and summary.get("status") == "nonfinite"
             and summary.get("step") == step and summary.get("fingerprint") == fingerprint):
@@ -103,6 +114,44 @@ def _refuse_unchanged_nonfinite_rerun(run_dir: Path, fingerprint: str, step: int
     )
 
 
+def _identity_changes(run_dir: Path, store: CheckpointStore, config: Mapping[str, Any] | None,
+                      settings: LoopSettings) -> dict[str, tuple[Any, Any]]:
+    """What a resume in ``run_dir`` would change of the run's identity: the config keys
+    other than ``RUN_MANAGEMENT_KEYS`` (when both this call and the run have a config),
+    and the identity settings (``seed``, ``steps_per_call``) against the run's config or,
+    without one, its newest checkpoint's metadata and the recorded changes. ``{}`` for a
+    new run directory."""
+    recorded = current_config(run_dir)
+    changes = config_changes(recorded, config) if (
+        recorded is not None and config is not None) else {}
+    if recorded is None and not store.steps():
+        return changes
+    metadata = None
+    for name in sorted(set(LoopSettings.names()) - RUN_MANAGEMENT_KEYS):
+        if recorded is not None and name in recorded:
+            old = recorded[name]
+        else:  # the newest checkpoint's, unless a later accepted change says otherwise
+            if metadata is None:
+                metadata = _newest_metadata(store)
+                for entry in read_history(run_dir):
+                    metadata.update({k: new for k, (_, new) in entry["changes"].items()})
+            old = metadata.get(name)
+        new = getattr(settings, name)
+        if name not in changes and old is not None and old != new:
+            changes[name] = (old, new)
+    return dict(sorted(changes.items()))
+
+
+def _newest_metadata(store: CheckpointStore) -> dict[str, Any]:
+    """The metadata of the newest checkpoint whose metadata reads (``{}`` if none)."""
+    for step in reversed(store.steps()):
+        try:
+            return store.metadata(step)
+        except Exception:  # a damaged checkpoint: restore_latest sets it aside
+            continue
+    return {}
+
+
 def fit(
     compiled: Stepper,
     source: Any,
@@ -112,6 +161,7 @@ def fit(
     progress: bool = True,
     config: Mapping[str, Any] | None = None,
     tensorboard: bool = False,
+    allow_changes: bool = False,
     **settings: Any,
 ) -> FitResult:
     """Trains ``compiled`` on ``source`` in ``run_dir``, resuming there.
@@ -133,8 +183,14 @@ def fit(
       evaluate: ``evaluate(compiled, state, key) -> dict``; by default the source's
         ``evaluate(samples)`` on ``num_eval_samples`` samples, if it has one.
       progress: draw a progress bar on stderr.
-      config: a configuration to record in ``run_dir/config.json`` (written once the
-        run directory is known to belong to this program).
+      config: a configuration to record in ``run_dir/config.json`` (written once, when
+        the run directory is first used, and never rewritten). On a resume it is
+        compared with the run's config (``config.json`` with ``config_history.jsonl``
+        applied); keys other than the run-management ones (``steps``,
+        ``checkpoint_every``, ...) must not change.
+      allow_changes: resume even though the config, ``seed``, ``steps_per_call`` or the
+        program's fingerprint changed (the checkpoint must still fit the program's
+        state); the change is appended to ``run_dir/config_history.jsonl``.
       tensorboard: also write TensorBoard event files to ``run_dir/tensorboard``
         (the metrics as scalars, the sample pictures as images); needs the
         ``tensorboard`` extra.
@@ -151,10 +207,13 @@ def fit(
       MissingExtraError: ``tensorboard`` is true but tensorboardX is not installed.
       RunDirError: ``run_dir`` is a file or cannot be written (nothing is written).
       RunDirLockedError: another live process is training in ``run_dir``.
-      CheckpointMismatchError: ``run_dir`` holds checkpoints of another program.
+      ConfigChangedError: a resume would change the run's config, ``seed`` or
+        ``steps_per_call``, and ``allow_changes`` is False (nothing is written).
+      CheckpointMismatchError: ``run_dir`` holds checkpoints of another program (and
+        ``allow_changes`` is False, or its state does not fit this program's).
       NonFiniteError: ``max_nonfinite`` consecutive non-finite steps (after saving); or
         ``run_dir`` stopped so at its latest checkpoint and ``config`` is unchanged from
-        its ``config.json`` (nothing is trained or written).
+        the run's (nothing is trained or written).
       TrainingInterrupted: SIGTERM or SIGINT arrived (after saving), also during the
         final evaluation or plot; its ``exit_code`` is 143 or 130.
     """
@@ -173,6 +232,11 @@ def fit(
             key = jax.random.key(settings.seed)
             segs = segments(compiled, source)
             example = step_batch(segs[0].source, 0, segs[0].batches_per_step)
+            # a resume must not change the run's identity unless allowed (checked before
+            # anything in the run directory is read into the state or written)
+            changes = _identity_changes(run_dir, store, config, settings)
+            if changes and not allow_changes:
+                refuse_changes(run_dir, changes)
             restored = None
             if store.steps():  # only then trace init for the abstract state
                 abstract = compiled.abstract_state(key, example)
@@ -181,6 +245,9 @@ def fit(
                     abstract.tree(),
                     fingerprint=compiled.fingerprint,
                     set_aside_to=run_dir / "unreadable_checkpoints",
+                    fingerprint_parts=getattr(compiled, "fingerprint_parts", None),
+                    accept=lambda saved: allow_changes or accepted_fingerprint_change(
+                        run_dir, saved, compiled.fingerprint),
                 )
             state = abstract.from_tree(restored[0]) if restored else compiled.init(key, example)
             start = int(jax.device_get(state.step))
@@ -204,8 +271,15 @@ def fit(
                                  wall_time_s=time.perf_counter() - started,
                                  fingerprint=compiled.fingerprint,
                                  nonfinite_total=int(finished.get("nonfinite_total", 0)))
-            if config is not None and writer:
-                write_json(run_dir / "config.json", dict(config))
+            if writer:
+                if config is not None:
+                    write_config_once(run_dir, config)
+                saved = restored[1].get("fingerprint") if restored else compiled.fingerprint
+                moved = saved != compiled.fingerprint and not accepted_fingerprint_change(
+                    run_dir, saved, compiled.fingerprint)
+                if changes or moved:
+                    record_changes(run_dir, step=start, changes=changes,
+                                   fingerprint=(saved, compiled.fingerprint) if moved else None)
             log = MetricsLog(run_dir / "metrics.jsonl", enabled=writer)
             log.keep_until(start)
             if writer:

@@ -173,7 +173,8 @@ class TrainingLoop:
                 f"{self.store.directory} holds the last good parameters, and "
                 f"{self.log.path} lists every non-finite step. Lower the learning rate, "
                 "clip gradients or check the data, then rerun: it resumes from that "
-                "checkpoint (a rerun of a program file with an unchanged config is refused)."
+                "checkpoint (a rerun with an unchanged config is refused; a changed config "
+                "needs --allow-changes, allow_changes=True)."
             )
 
     # -- checkpoints, evaluation, summary ----------------------------------------------
@@ -189,11 +190,13 @@ class TrainingLoop:
         if self.store.latest() == step:
             return
         s = self.settings
+        parts = getattr(self.stepper, "fingerprint_parts", None)  # optional (stand-ins)
         self.store.save(
             step,
             state.tree(),
             {
                 "fingerprint": self.stepper.fingerprint,
+                **({"fingerprint_parts": dict(parts)} if parts is not None else {}),
                 "state_layout": STATE_LAYOUT,
                 "step": step,
                 **self._position(step),

@@ -7,19 +7,23 @@ is resharded on the way in.
 
 A checkpoint that cannot be read (truncated or garbled files) is reported with a
 :class:`CheckpointWarning`, moved aside (never deleted) and the previous one is tried. A
-checkpoint of another program (different fingerprint) is refused, and so is one written
-in another layout of the train state (:data:`STATE_LAYOUT`, in every checkpoint's
-metadata): a clear message instead of a failure deep inside the restore.
+checkpoint of another program (different fingerprint) is refused, naming the parts of
+the fingerprint that differ (``fingerprint_parts`` in its metadata), unless the caller
+accepts the change: it is then restored only if its arrays fit the new state (same
+paths, shapes and dtypes). A checkpoint written in another layout of the train state
+(:data:`STATE_LAYOUT`, in every checkpoint's metadata) is refused too: a clear message
+instead of a failure deep inside the restore.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from gendsl.errors import CheckpointError, CheckpointMismatchError
-from gendsl.run.checkpoints import CheckpointStore
+from gendsl.run.checkpoints import CheckpointStore, leaf_specs
+from gendsl.run.prng_keys import abstract_keys_to_data
 
 
 STATE_LAYOUT = 2
@@ -49,14 +53,41 @@ def check_layout(directory: Path, step: int, metadata: dict[str, Any]) -> None:
         "run with the gendsl that wrote it, or start this one in a new run directory.")
 
 
-def mismatch_message(directory: Path, step: int, saved: str | None, current: str) -> str:
-    """The message of a :class:`CheckpointMismatchError`."""
-    return (
-        f"The checkpoint at step {step} in {directory} was written by another program "
-        f"(checkpoint fingerprint {saved!r}, this program's fingerprint {current!r}). "
-        "Use another --run-dir (run_dir=...) for this program, or delete that directory "
-        "to start over."
-    )
+def mismatch_message(directory: Path, step: int, saved: str | None, current: str,
+                     saved_parts: Any = None, current_parts: Any = None, *,
+                     unfit: str | None = None) -> str:
+    """The message of a :class:`CheckpointMismatchError`: both fingerprints, what differs
+    (from their parts, when both are known) and the ways out; ``unfit`` says why an
+    accepted checkpoint cannot be restored into the program's state."""
+    head = (f"The checkpoint at step {step} in {directory} was written by another program "
+            f"(checkpoint fingerprint {saved!r}, this program's fingerprint {current!r}"
+            f"{describe_differences(saved_parts, current_parts)}).")
+    ways = ("Use another --run-dir (run_dir=...) for this program, or delete that "
+            "directory to start over")
+    if unfit is not None:
+        return f"{head} The change was allowed, but {unfit}. {ways}."
+    return (f"{head} {ways}; if the change is intended, --allow-changes "
+            "(fit(..., allow_changes=True)) resumes from the checkpoint when its state "
+            "still fits this program.")
+
+
+def describe_differences(saved_parts: Any, current_parts: Any) -> str:
+    """``"; differs: ..."``: the fingerprint parts that differ (text to append to a
+    message), or why they are unknown.
+
+    >>> describe_differences({"program text": "a", "optimizer of G": "b"},
+    ...                      {"program text": "a", "optimizer of G": "c", "primitive f": "d"})
+    '; differs: optimizer of G, primitive f (new)'
+    """
+    if not isinstance(current_parts, dict):
+        return ""
+    if not isinstance(saved_parts, dict):
+        return "; the checkpoint does not record its fingerprint's parts (an older gendsl)"
+    names = [name if name in saved_parts and name in current_parts
+             else f"{name} ({'new' if name in current_parts else 'gone'})"
+             for name in sorted(set(saved_parts) | set(current_parts))
+             if saved_parts.get(name) != current_parts.get(name)]
+    return f"; differs: {', '.join(names)}" if names else ""
 
 
 def restore_latest(
@@ -65,6 +96,8 @@ def restore_latest(
     *,
     fingerprint: str,
     set_aside_to: str | Path,
+    fingerprint_parts: dict[str, str] | None = None,
+    accept: Callable[[str | None], bool] = lambda saved: False,
 ) -> tuple[Any, dict[str, Any]] | None:
     """Restores the newest usable checkpoint of ``store``.
 
@@ -73,6 +106,9 @@ def restore_latest(
       abstract_tree: the nested view of the abstract train state to restore into.
       fingerprint: the program's fingerprint; checkpoints must carry the same.
       set_aside_to: where unreadable checkpoints are moved.
+      fingerprint_parts: the program's fingerprint parts, to say what differs.
+      accept: ``accept(saved fingerprint)``: whether a checkpoint of another fingerprint
+        may be restored (it must then fit ``abstract_tree``).
 
     Returns:
       ``(tree, metadata)``: the restored nested view and the checkpoint's metadata, or
@@ -80,7 +116,8 @@ def restore_latest(
 
     Raises:
       CheckpointError: the newest readable checkpoint has another state layout.
-      CheckpointMismatchError: the newest readable checkpoint belongs to another program.
+      CheckpointMismatchError: the newest readable checkpoint belongs to another program
+        (and is not accepted, or does not fit the state).
     """
     for step in reversed(store.steps()):
         try:
@@ -90,17 +127,45 @@ def restore_latest(
             continue
         check_layout(store.directory, step, metadata)
         saved = metadata.get("fingerprint")
-        if saved != fingerprint:
-            raise CheckpointMismatchError(
-                mismatch_message(store.directory, step, saved, fingerprint)
-            )
+        other = saved != fingerprint
+        def message(unfit: str | None = None) -> str:
+            return mismatch_message(store.directory, step, saved, fingerprint,
+                                    metadata.get("fingerprint_parts"), fingerprint_parts,
+                                    unfit=unfit)
+        if other and not accept(saved):
+            raise CheckpointMismatchError(message())
+        if other:
+            unfit = _unfit(store, step, abstract_tree)
+            if unfit:
+                raise CheckpointMismatchError(message(unfit))
         try:
             return store.restore(step, abstract_tree)
         except CheckpointError:
             raise
-        except Exception as error:  # unreadable arrays: a damaged checkpoint
-            _set_aside(store, step, error, set_aside_to)
+        except Exception as error:
+            if other:  # another program's checkpoint is not set aside as damaged
+                raise CheckpointMismatchError(message(
+                    "it cannot be restored into this program's state "
+                    f"({type(error).__name__}: {str(error)[:300]})")) from error
+            _set_aside(store, step, error, set_aside_to)  # unreadable arrays: damaged
     return None
+
+
+def _unfit(store: CheckpointStore, step: int, abstract_tree: Any) -> str | None:
+    """Why checkpoint ``step`` does not have the arrays (paths, shapes, dtypes) of
+    ``abstract_tree``, or None when it has (or its array metadata cannot be read: the
+    restore then decides)."""
+    try:
+        saved = store.leaf_specs(step)
+    except Exception:
+        return None
+    wanted = leaf_specs(abstract_keys_to_data(abstract_tree))
+    if saved == wanted:
+        return None
+    paths = sorted(p for p in set(saved) | set(wanted) if saved.get(p) != wanted.get(p))
+    old, new = (specs.get(paths[0], "absent") for specs in (saved, wanted))
+    return (f"its state does not fit this program's: {'/'.join(paths[0])} is {old} in the "
+            f"checkpoint and {new} here ({len(paths)} arrays differ)")
 
 
 def _set_aside(store: CheckpointStore, step: int, error: Exception, to: str | Path) -> None:
