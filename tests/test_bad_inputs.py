@@ -32,6 +32,7 @@ from gendsl.cli import build_parser, main
 from gendsl.errors import (
     CheckpointError,
     CheckpointMismatchError,
+    ConfigChangedError,
     ConfigError,
     DataError,
     NonFiniteError,
@@ -256,10 +257,14 @@ CASES = [
     Case("read-only-parent", ("{prog}", "--run-dir", "{dir}/new"), 2, RunDirError,
          r"The run directory '.*run/new' cannot be created: its parent '.*run' is read-only",
          run_dir="read_only_parent"),
-    Case("another-programs-run-dir", (*RUN, "--set", "name=other"), 1,
-         CheckpointMismatchError,
+    Case("changed-config-in-run-dir", (*RUN, "--set", "name=other"), 1,
+         ConfigChangedError,
+         r"^gendsl: error: ConfigChangedError: .*name: 'fake' -> 'other'.*--allow-changes",
+         run_dir="trained"),
+    Case("another-programs-run-dir", RUN, 1, CheckpointMismatchError,
          r"^gendsl: error: CheckpointMismatchError: The checkpoint at step 4 in .* was "
-         r"written by another program", run_dir="trained"),
+         r"written by another program", run_dir="trained",
+         program=GOOD.replace("name=cfg.name)", "name=cfg.name + '2')")),
     Case("future-layout", (*RUN, "--steps", "8"), 1, CheckpointError,
          r"CheckpointError: The checkpoint at step 4 .* in a newer layout of the train "
          r"state \(state_layout 3\)", run_dir="future_layout"),

@@ -13,7 +13,7 @@ executes (as ``python FILE.py`` would), so it can import modules beside it.
 An exception raised by the file's own code (a syntax error, a ``NameError`` at import, a
 bad ``DEFAULTS`` expression, an exception in ``build``) becomes a
 :class:`~gendsl.errors.ProgramFileError` whose one-line message names the file, the line
-of the user's code and the exception, e.g. ``programs/foo.py:12 in build: NameError:
+of the user's code and the exception, e.g. ``my_program.py:12 in build: NameError:
 name 'nn' is not defined``; the original is chained. A gendsl error raised from inside
 ``build`` (a ``DataError`` of a bad data file, say) keeps its class and gets a note
 naming that line.
