@@ -5,8 +5,9 @@ every process (no ``id()``, no ``hash()`` of strings, no memory addresses):
 
 * a function by its module, qualified name and source text (``inspect.getsource``, and
   for a lambda the exact text of its body; its compiled code when there is no source:
-  ``co_code``, ``co_consts``, ``co_names``, which then depend on the Python version), plus its defaults, keyword defaults and the
-  contents of its closure cells, recursively. So ``optax.adam(1e-3)`` and
+  ``co_code``, ``co_consts``, ``co_names``, which then depend on the Python version),
+  plus its defaults, keyword defaults and the contents of its closure cells,
+  recursively. So ``optax.adam(1e-3)`` and
   ``optax.adam(2e-3)`` (closures over the learning rate) differ, and a rule closing over
   ``margin = 2`` differs from one closing over ``margin = 1``;
 * ``functools.partial`` by its function, arguments and keywords; bound methods by their
