@@ -18,6 +18,8 @@ from gendsl.compiler import CompiledProgram, CompiledStages, TrainState, compile
 from gendsl.errors import GendslError
 from gendsl.experiments import run_experiment
 from gendsl.loaded_run import LoadedRun, load_run
+from gendsl.primitives.gradient_layer import gradient_layer
+from gendsl.primitives.gradient_stack import gradient_stack
 from gendsl.primitives.simulator import host_simulator, simulator
 from gendsl.run import Config, Experiment, FitResult, LoopSettings, fit
 from gendsl.run import run_info as _run_info
@@ -33,6 +35,7 @@ from gendsl.terms.primitive import Primitive, primitive
 from gendsl.terms.program import Program, program
 from gendsl.terms.proximal import ProximalPrimitive, proximal
 from gendsl.terms.show import show
+from gendsl.terms.snapshots import Snapshots, push_snapshots, snapshots
 from gendsl.terms.sources import data, latent
 from gendsl.terms.stages import Stage, StagedProgram, stage, stages
 from gendsl.terms.synthesized import clip_to, synthesized_points
@@ -50,6 +53,8 @@ __all__ = [
     "Term", "mean", "sum", "log", "exp", "sqrt", "square", "abs", "softplus", "sigmoid",
     "sq_norm", "stop_gradient", "named", "primitive", "Primitive", "proximal",
     "ProximalPrimitive", "simulator", "host_simulator",
+    # the gradient layer (docs/gradient_layer.md)
+    "gradient_layer", "gradient_stack", "snapshots", "Snapshots", "push_snapshots",
     # programs
     "program", "Program", "stage", "stages", "Stage", "StagedProgram", "show", "fingerprint",
     # solvers

@@ -11,10 +11,11 @@ from gendsl.solvers.base import Solver, StepResult
 from gendsl.solvers.game import Game, GamePoint
 from gendsl.solvers.ode import ODESolver, ODEStageScaleWarning, euler, heun, ode, rk4
 from gendsl.solvers.regularizer import GradNormPenalty, grad_norm_penalty
+from gendsl.solvers.snapshot_push import PushSnapshots
 from gendsl.solvers.simultaneous import Simultaneous, minimize, simultaneous
 from gendsl.solvers.tableau import EULER, HEUN, RK4, ButcherTableau, tableau
 
 __all__ = ["Alternating", "ButcherTableau", "EULER", "Game", "GamePoint", "GradNormPenalty",
-           "HEUN", "ODESolver", "ODEStageScaleWarning", "RK4", "Simultaneous", "Solver", "StepResult", "alternating",
+           "HEUN", "ODESolver", "ODEStageScaleWarning", "PushSnapshots", "RK4", "Simultaneous", "Solver", "StepResult", "alternating",
            "euler", "grad_norm_penalty", "heun", "minimize", "ode", "rk4", "simultaneous",
            "tableau"]
