@@ -253,6 +253,7 @@ def test_distillation_pulls_g_onto_the_stack():
     assert residuals[-1] < 0.2 * max(residuals[3:10]), residuals[:10] + residuals[-3:]
 
 
+@pytest.mark.slow
 def test_the_snapshots_come_back_from_a_checkpoint(tmp_path):
     module = load_program_file(PROGRAMS / "gradient_layer_gan.py")
     sets = ["warm=20", "gl_steps=40", "every=5", "layers=8", "steps_per_call=10",

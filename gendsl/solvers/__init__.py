@@ -2,8 +2,9 @@
 
 A solver is data (a frozen dataclass): ``minimize``/``simultaneous``, ``alternating``,
 and ODE integrators from Butcher tableaux (``euler``, ``heun``, ``rk4``, ``ode``), with
-the ODE-GAN regulariser. Solvers see a program only through the :class:`Game` protocol
-and return a :class:`StepResult`; subclass :class:`Solver` to add one.
+the ODE-GAN regulariser, and ``PushSnapshots`` (the gradient layer's generator form: a
+solver wrapped to push discriminator snapshots into a store). Solvers see a program
+only through the :class:`Game` protocol and return a :class:`StepResult`; subclass :class:`Solver` to add one.
 """
 
 from gendsl.solvers.alternating import Alternating, alternating
