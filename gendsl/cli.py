@@ -278,10 +278,11 @@ def _run(args: argparse.Namespace, compile_fn) -> int:
 def _show(args: argparse.Namespace, compile_fn) -> int:
     from gendsl.terms.program import Program
     from gendsl.terms.show import show
+    from gendsl.terms.stages import StagedProgram
 
     cfg, experiment, _ = _load(args)
     program = experiment.program
-    print(show(program) if isinstance(program, Program) else repr(program))
+    print(show(program) if isinstance(program, (Program, StagedProgram)) else repr(program))
     compiled = _compile_fn(compile_fn)(program, mesh=experiment.mesh)
     print(f"fingerprint: {compiled.fingerprint}")
     return 0

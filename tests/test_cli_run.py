@@ -174,3 +174,11 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     assert summary["status"] == "interrupted" and summary["step"] >= 10
     saved = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
     assert saved[-1] == summary["step"]
+
+
+def test_show_prints_a_staged_program_as_math(capsys):
+    root = Path(__file__).resolve().parents[1]
+    assert main(["show", str(root / "programs" / "simvae_blobs.py")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("stages (") and "stage decoder: steps 0.." in out
+    assert "StagedProgram(" not in out
