@@ -15,6 +15,7 @@ under 1%.
 
 import json
 import os
+import re
 import pathlib
 import subprocess
 import sys
@@ -357,3 +358,13 @@ def test_one_and_eight_devices_give_the_same_chains():
         assert one[name]["devices"] == 1 and eight[name]["devices"] == 8
         np.testing.assert_allclose(eight[name]["samples"], one[name]["samples"], atol=1e-5)
         np.testing.assert_allclose(eight[name]["accepted"], one[name]["accepted"])
+
+
+@pytest.mark.slow
+def test_the_example_of_sampling_md_runs(capsys):
+    text = (ROOT / "docs" / "sampling.md").read_text()
+    [example] = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
+                 if "compile_sampler" in b]
+    exec(compile(example, "docs/sampling.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "rep-gan: 100 MH steps" in out and "high_quality_fraction" in out
