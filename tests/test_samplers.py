@@ -339,6 +339,12 @@ DEVICES_SCRIPT = textwrap.dedent("""
         out[name] = {{"samples": np.asarray(r.samples).tolist(),
                      "accepted": np.asarray(r.accepted).tolist(),
                      "devices": len(r.samples.sharding.device_set)}}
+    recalibrated = target.calibrated(S.fit_platt(np.array([0.0, 2.0, 1.0]), np.array([0.0, 1.0, -1.0])))
+    r = S.compile_sampler(S.mh_gan(steps=10), target, mesh=mesh)(jax.random.key(8), 64,
+                                                                   target=recalibrated)
+    out["recalibrated"] = {{"samples": np.asarray(r.samples).tolist(),
+                           "accepted": np.asarray(r.accepted).tolist(),
+                           "devices": len(r.samples.sharding.device_set)}}
     print(json.dumps(out))
 """)
 
@@ -354,7 +360,7 @@ def _run_devices(n):
 @pytest.mark.slow
 def test_one_and_eight_devices_give_the_same_chains():
     one, eight = _run_devices(0), _run_devices(8)
-    for name in ("rep_gan", "drs"):
+    for name in ("rep_gan", "drs", "recalibrated"):
         assert one[name]["devices"] == 1 and eight[name]["devices"] == 8
         np.testing.assert_allclose(eight[name]["samples"], one[name]["samples"], atol=1e-5)
         np.testing.assert_allclose(eight[name]["accepted"], one[name]["accepted"])

@@ -80,8 +80,11 @@ class CompiledSampler:
                 or num_chains < 1 or num_chains % devices):
             raise SamplerError(f"num_chains={num_chains!r}; it must be a positive multiple "
                                f"of the mesh's {devices} devices")
-        (samples, latents, accepted, trace), info = self._run(
-            self.target if target is None else target, key, num_chains)
+        if target is None:
+            target = self.target
+        elif self.mesh is not None:
+            target = jax.device_put(target, NamedSharding(self.mesh, PartitionSpec()))
+        (samples, latents, accepted, trace), info = self._run(target, key, num_chains)
         return SamplerResult(samples, latents, accepted, trace,
                              d_evals_per_sample=self.spec.d_evals_per_sample,
                              d_grads_per_sample=self.spec.d_grads_per_sample,
