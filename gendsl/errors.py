@@ -60,6 +60,12 @@ class MetricError(GendslError):
     """A quality metric got inputs it cannot score (wrong shapes, too few samples)."""
 
 
+class SamplerError(GendslError):
+    """A sampler spec, its latent target or its calibration is invalid (a non-positive
+    step size, a generator that is not a module of a normal latent, held-out samples a
+    discriminator separates perfectly, ...)."""
+
+
 class CheckpointError(GendslError):
     """A checkpoint cannot be used."""
 

@@ -41,13 +41,15 @@ def _named_definitions(roots) -> list[str]:
 
 
 def show(obj) -> str:
-    """Returns a program (or a term, or a staged program) as readable math-like text.
+    """Returns a program (or a term, a staged program, a sampler spec) as readable
+    math-like text.
 
     Args:
-      obj: a :class:`Program`, a :class:`Term` or a staged program.
+      obj: a :class:`Program`, a :class:`Term`, a staged program, or anything else with
+        a ``describe()`` method (a sampler spec of ``gd.samplers``).
     Returns:
       Multi-line text for a program; for a term, its text followed by the definitions
-      of its named sub-terms.
+      of its named sub-terms; otherwise ``obj.describe()``.
 
     >>> from gendsl.terms.sources import data
     >>> from gendsl.terms.ops import mean, named
@@ -61,7 +63,11 @@ def show(obj) -> str:
         where = _named_definitions([obj])
         return show_term(obj) + "".join(f"\n  where {w}" for w in where)
     if not isinstance(obj, Program):
-        raise TypeError(f"show() takes a Program or a Term, got {type(obj).__name__}")
+        describe = getattr(obj, "describe", None)
+        if callable(describe):  # a sampler spec, a latent target, ...
+            return describe()
+        raise TypeError(f"show() takes a Program, a Term or a spec with describe(), got "
+                        f"{type(obj).__name__}")
     prog = obj
     lines = ["program", f"  solver: {describe_solver(prog.solver)}", "  players:"]
     for p in prog.players:
