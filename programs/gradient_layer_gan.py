@@ -44,6 +44,7 @@ DEFAULTS = {
     "d_steps": 1,             # D updates per step (every form)
     "latent": 8,
     "hidden": None,           # default (64, 64) on ring8, (128, 128) on grid25
+    "g_hidden": None,         # G's widths if they differ from D's (a small, weak G)
     "lr": 2e-3,
 }
 
@@ -109,7 +110,8 @@ def build(cfg):
     source = SOURCES[cfg.data](batch_size=cfg.batch_size, seed=cfg.seed)
     hidden = widths(cfg.hidden) if cfg.hidden else HIDDEN[cfg.data]
     adam = optax.adam(cfg.lr, b1=0.5)
-    G = gd.player("G", lambda rngs: gd.nn.MLP(cfg.latent, hidden, 2, rngs=rngs), adam)
+    g_hidden = widths(cfg.g_hidden) if cfg.g_hidden else hidden
+    G = gd.player("G", lambda rngs: gd.nn.MLP(cfg.latent, g_hidden, 2, rngs=rngs), adam)
     D = gd.player("D", lambda rngs: gd.nn.MLP(2, hidden, 1, rngs=rngs), adam)
     x, z = gd.data("x"), gd.latent("z", cfg.latent)
     warm = gd.program({D: L.nonsaturating_d(D(x), D(G(z))), G: L.nonsaturating_g(D(G(z)))},

@@ -31,6 +31,8 @@ DEFAULTS = {
     "d_steps": 1,             # D updates per particle step
     "hidden": None,           # D's widths; default (64, 64) on ring8, (128, 128) on grid25
     "lr": 2e-3,               # D's Adam step
+    "scale": 1.0,             # multiplies the data (centres and std) and the blob (the
+                              # flow check uses 20: steps eta ~ 0.1 < std^2 stay stable)
 }
 
 SOURCES = {"ring8": gd.datasets.ring8, "grid25": gd.datasets.grid25}
@@ -46,23 +48,36 @@ def widths(value):
     return tuple(int(w) for w in value)
 
 
-def blob(n, std):
-    """``key -> (n, 2)`` points ``N((0.5, 0.5), std^2 I)``: the particles' start."""
+def blob(n, std, centre=0.5):
+    """``key -> (n, 2)`` points ``N((centre, centre), std^2 I)``: the particles' start."""
     import jax
 
     def init(key):
-        return 0.5 + std * jax.random.normal(key, (n, 2))
-    init.__qualname__ = f"blob({n}, std={std})"
+        return centre + std * jax.random.normal(key, (n, 2))
+    init.__qualname__ = (f"blob({n}, std={std})" if centre == 0.5
+                         else f"blob({n}, std={std}, centre={centre})")
     return init
+
+
+def scaled(source, scale):
+    """``source`` (a mixture) with centres and std multiplied by ``scale``."""
+    if scale == 1:
+        return source
+    return gd.datasets.mixture(source.centres * scale, std=source.std * scale,
+                               batch_size=source.batch_size, seed=source.seed)
 
 
 def build(cfg):
     """The particle experiment for config ``cfg`` (see DEFAULTS)."""
     if cfg.data not in SOURCES:
         raise gd.errors.ConfigError(f"data={cfg.data!r}: choose one of {sorted(SOURCES)}")
-    source = SOURCES[cfg.data](batch_size=cfg.batch_size, seed=cfg.seed)
+    scale = float(cfg.scale)
+    if not scale > 0:
+        raise gd.errors.ConfigError(f"scale={cfg.scale!r}: must be a positive number")
+    source = scaled(SOURCES[cfg.data](batch_size=cfg.batch_size, seed=cfg.seed), scale)
     hidden = widths(cfg.hidden) if cfg.hidden else HIDDEN[cfg.data]
-    X = gd.points("X", blob(int(cfg.points), float(cfg.init_std)), optax.sgd(1.0))
+    X = gd.points("X", blob(int(cfg.points), float(cfg.init_std) * scale, 0.5 * scale),
+                  optax.sgd(1.0))
     D = gd.player("D", lambda rngs: gd.nn.MLP(2, hidden, 1, rngs=rngs),
                   optax.adam(cfg.lr, b1=0.5))
     x = gd.data("x")
