@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -32,6 +34,13 @@ REPORT_KEYS = {"run_dir", "step", "fingerprint", "sampler", "target", "calibrati
                "info", "metrics"}
 CALIBRATION_KEYS = {"scale", "shift", "ece_before", "ece_after", "log_loss_before",
                     "log_loss_after", "n_real", "n_generated", "held_out"}
+
+
+def test_the_docs_list_the_reports_keys():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "sampling.md").read_text()
+    section = text.split("## From the command line")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| (`.*?) \|", section, flags=re.M)
+    assert set(re.findall(r"`(\w+)`", " ".join(rows))) == REPORT_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +223,28 @@ def test_through_the_command_line(trained, tmp_path):
     assert report["calibration"]["n_real"] == 1000
     assert np.load(out)["samples"].shape == (100, 2)
     assert _snapshot(run_dir) == before
+
+
+def test_compile_for_leaves_the_timed_call_nothing_to_compile():
+    target = S.target_from_functions(lambda z: 2 * z, lambda x: -jax.numpy.sum(x ** 2), 2)
+    sampler = S.compile_sampler(S.mh_gan(steps=3), target)
+    compiles = []
+
+    def listen(name, duration, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            compiles.append(name)
+
+    keys = jax.random.key(0), jax.random.key(1)
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        sampler.compile_for(keys[0], 8)
+        assert compiles
+        ahead = len(compiles)
+        jax.block_until_ready(sampler(keys[1], 8).samples)
+        assert len(compiles) == ahead      # compiled ahead: the call only runs
+        jax.block_until_ready(sampler(keys[1], 16).samples)
+        assert len(compiles) > ahead       # another number of chains compiles
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    with pytest.raises(SamplerError, match="num_chains=0"):
+        sampler.compile_for(jax.random.key(0), 0)
