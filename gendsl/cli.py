@@ -79,9 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_dir(sample)
     sample.add_argument("-n", type=int, required=True, metavar="N", help="how many samples")
     sample.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.npz",
-                        help="the .npz file to write (array 'samples')")
+                        help="the .npz file to write (array 'samples'; with --sampler also "
+                        "'latents', and FILE.png and FILE.json next to it)")
     sample.add_argument("--seed", type=int, help="seed of the sampling key (default: the "
                         "run's evaluation key at the step)")
+    sample.add_argument("--sampler", metavar="NAME",
+                        help="move the samples with the discriminator: independent, drs, "
+                        "mh-gan, ddls or rep-gan (default: plain samples of the program; "
+                        "see docs/sampling.md)")
+    sample.add_argument("--set", dest="assignments", action="extend", nargs=1, default=[],
+                        metavar="KEY=VALUE",
+                        help="a field of the sampler, e.g. --set tau=0.02 steps=100")
+    sample.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                        help="Platt-scale the discriminator's logit on held-out real data "
+                        "first (default: on)")
+    sample.add_argument("--calibration-samples", type=int, metavar="N",
+                        help="held-out real samples to calibrate on (default: 5000)")
+    sample.add_argument("--chains", type=int, metavar="C",
+                        help="chains per dispatch (default: N, one dispatch; each chain "
+                        "gives its final state)")
+    sample.add_argument("--generator", default="G", metavar="NAME",
+                        help="the generator player (default: G)")
+    sample.add_argument("--discriminator", default="D", metavar="NAME",
+                        help="the discriminator player (default: D)")
     sample.set_defaults(handler=_sample)
 
     evaluate = commands.add_parser("eval", help="rerun a run's evaluation on a checkpoint")
@@ -303,6 +323,18 @@ def _sample(args: argparse.Namespace, compile_fn) -> int:
     if args.output.suffix != ".npz":
         raise ConfigError(f"-o {args.output}: the samples are written as .npz; give a file "
                           "name ending in .npz.")
+    if args.sampler is not None:
+        return _sample_with_sampler(args, compile_fn)
+    given = [flag for flag, value in (("--set", args.assignments),
+                                      ("--no-calibrate", not args.calibrate),
+                                      ("--calibration-samples", args.calibration_samples),
+                                      ("--chains", args.chains),
+                                      ("--generator", args.generator != "G"),
+                                      ("--discriminator", args.discriminator != "D"))
+             if value]
+    if given:
+        raise ConfigError(f"{', '.join(given)} only apply with --sampler NAME; give one "
+                          "(e.g. --sampler rep-gan) or leave them out.")
     run = _load_run(args, compile_fn)
     samples = run.sample(args.n, args.seed)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -310,6 +342,32 @@ def _sample(args: argparse.Namespace, compile_fn) -> int:
     print(f"gendsl: wrote {len(samples)} samples (array 'samples', shape "
           f"{tuple(samples.shape)}, {samples.dtype}) of {run.run_dir} at step {run.step} "
           f"to {args.output}")
+    return 0
+
+
+def _sample_with_sampler(args: argparse.Namespace, compile_fn) -> int:
+    from gendsl.run.segments import segments
+    from gendsl.sampling_run import (CALIBRATION_SAMPLES, sample_run, sampler_spec,
+                                     write_sampling_outputs)
+
+    spec = sampler_spec(args.sampler, args.assignments)
+    run = _load_run(args, compile_fn)
+    result, report = sample_run(
+        run, spec, args.n, args.seed, chains=args.chains, calibrate=args.calibrate,
+        calibration_samples=args.calibration_samples or CALIBRATION_SAMPLES,
+        generator=args.generator, discriminator=args.discriminator)
+    source = segments(run.compiled, run.experiment.source)[-1].source
+    written = write_sampling_outputs(args.output, result, report, source)
+    print(f"gendsl: {spec.describe()}")
+    if report["calibration"] is not None:
+        c = report["calibration"]
+        print(f"gendsl: calibrated log ratio {c['scale']:.4g} d(x) + {c['shift']:.4g} "
+              f"(ECE {c['ece_before']:.3g} -> {c['ece_after']:.3g})")
+    print(format_metrics({k: report[k] for k in ("acceptance_rate", "ess", "ess_per_second",
+                                                 "d_evals_per_sample", "wall_clock_s")}
+                         | {f"eval/{k}": v for k, v in report["metrics"].items()}))
+    print(f"gendsl: wrote {len(result.samples)} samples of {run.run_dir} at step {run.step} "
+          f"to {', '.join(str(p) for p in written.values())}")
     return 0
 
 

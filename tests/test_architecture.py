@@ -27,6 +27,7 @@ LAYERS = (
     ("gendsl.run",),
     ("gendsl.recipes",),
     ("gendsl.experiments", "gendsl.loaded_run"),
+    ("gendsl.sampling_run",),
     ("gendsl.cli", "gendsl"),
 )
 NOT_BUILT_YET = {"gendsl.geometry"}  # entries allowed to be absent

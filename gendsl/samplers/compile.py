@@ -61,6 +61,27 @@ class CompiledSampler:
         return jax.tree.map(self._chain_sharded, (samples, out.latents, out.accepted,
                                                   out.trace)), out.info
 
+    def compile_for(self, key: jax.Array, num_chains: int) -> None:
+        """Compiles the sampler for ``num_chains`` chains ahead of time, running nothing,
+        so that a later ``sampler(key, num_chains)`` (with the compiled target) dispatches
+        at once: a timed call then measures the sampling alone.
+
+        Args:
+          key: a PRNG key of the kind the call will get (its value does not matter).
+          num_chains: as in :meth:`__call__`.
+        Raises:
+          SamplerError: see :meth:`__call__`.
+        """
+        self._check_chains(num_chains)
+        self._run.lower(self.target, key, num_chains).compile()
+
+    def _check_chains(self, num_chains: int) -> None:
+        devices = 1 if self.mesh is None else self.mesh.shape[DATA_AXIS]
+        if (isinstance(num_chains, bool) or not isinstance(num_chains, int)
+                or num_chains < 1 or num_chains % devices):
+            raise SamplerError(f"num_chains={num_chains!r}; it must be a positive multiple "
+                               f"of the mesh's {devices} devices")
+
     def __call__(self, key: jax.Array, num_chains: int,
                  target: LatentTarget | None = None) -> SamplerResult:
         """Runs ``num_chains`` chains in one dispatch.
@@ -75,11 +96,7 @@ class CompiledSampler:
         Raises:
           SamplerError: ``num_chains`` is not a positive multiple of the mesh's size.
         """
-        devices = 1 if self.mesh is None else self.mesh.shape[DATA_AXIS]
-        if (isinstance(num_chains, bool) or not isinstance(num_chains, int)
-                or num_chains < 1 or num_chains % devices):
-            raise SamplerError(f"num_chains={num_chains!r}; it must be a positive multiple "
-                               f"of the mesh's {devices} devices")
+        self._check_chains(num_chains)
         if target is None:
             target = self.target
         elif self.mesh is not None:
