@@ -114,8 +114,10 @@ def held_out_real(run: LoadedRun, n: int, seed: int) -> tuple[np.ndarray, str]:
     - Another infinite source (no ``len``) gives the batches past those the run read:
       from batch ``step * batches_per_step`` of the last stage's source on (its
       ``sample_field``, else field ``x``, else its only field).
-    - A finite dataset (digits, your arrays) cycles through all its examples in
-      training, so none of them is held out: refused.
+    - A finite dataset with a ``held_out`` split (the digits' train split holds the
+      test split there) gives up to ``n`` of those examples.
+    - Another finite dataset (your arrays) cycles through all its examples in training,
+      so none of them is held out: refused.
 
     Args:
       run: the loaded run.
@@ -132,6 +134,12 @@ def held_out_real(run: LoadedRun, n: int, seed: int) -> tuple[np.ndarray, str]:
         return (np.asarray(source.sample(n, seed)),
                 f"{n} fresh draws of {source!r}.sample(n, seed={seed}), a stream separate "
                 "from the training batches")
+    held = getattr(source, "held_out", None)
+    if held is not None:
+        field = _sample_field(source, held)
+        values = np.asarray(held[field])[:n]
+        return (values, f"{len(values)} examples of field {field!r} of {source!r}'s "
+                "held-out split, which the run never trained on")
     if hasattr(source, "__len__"):
         raise ConfigError(
             f"the run's source {source!r} is a finite dataset the run trained on in full, "
@@ -139,8 +147,7 @@ def held_out_real(run: LoadedRun, n: int, seed: int) -> tuple[np.ndarray, str]:
             "--no-calibrate (calibrate=False), or calibrate in Python with "
             "gd.samplers.calibrate on held-out data of your own.")
     first = source.batch(0)
-    field = getattr(source, "sample_field", None) or (
-        "x" if "x" in first else (next(iter(first)) if len(first) == 1 else None))
+    field = _sample_field(source, first)
     if field is None:
         raise ConfigError(f"the run's source {source!r} has fields {sorted(first)}, none "
                           "named 'x' (nor a sample_field) to calibrate with; pass "
@@ -151,6 +158,13 @@ def held_out_real(run: LoadedRun, n: int, seed: int) -> tuple[np.ndarray, str]:
     return (values.reshape((-1,) + values.shape[2:])[:n],
             f"{n} samples of field {field!r} from batches {start}..{start + count - 1} of "
             f"{source!r}, past the {start} the run trained on")
+
+
+def _sample_field(source: Any, fields: Any) -> str | None:
+    """The field holding samples: the source's ``sample_field``, else ``x``, else the
+    only field (None when none of these applies)."""
+    return getattr(source, "sample_field", None) or (
+        "x" if "x" in fields else (next(iter(fields)) if len(fields) == 1 else None))
 
 
 def quality_metrics(source: Any, samples: np.ndarray) -> dict[str, Any]:

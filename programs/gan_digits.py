@@ -36,11 +36,12 @@ def build(cfg):
     hidden = tuple(cfg.hidden)
     adam = optax.adam(cfg.lr, b1=0.5)
     G = gd.player("G", lambda rngs: gd.nn.MLP(cfg.latent, hidden, 64, rngs=rngs,
-                                              out_shape=(8, 8, 1)), adam)
+                                              out_shape=(8, 8, 1),
+                                              output_activation=jax.nn.sigmoid), adam)
     D = gd.player("D", lambda rngs: gd.nn.MLP(64, hidden, 1, rngs=rngs,
                                               activation=leaky_relu), adam)
     x, z = gd.data("x"), gd.latent("z", cfg.latent)
-    fake = gd.named("fake", gd.sigmoid(G(z)))
+    fake = gd.named("fake", G(z))  # pixels in [0, 1]: the sigmoid is G's output layer
     d_loss = L.nonsaturating_d(D(x), D(fake))
     if cfg.r1:
         d_loss = d_loss + cfg.r1 / 2 * L.r1(D, x)

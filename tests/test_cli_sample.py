@@ -175,10 +175,17 @@ def test_held_out_data(loaded):
     real, where = held_out_real(run, 100, 5)
     np.testing.assert_array_equal(real, normal.batches(20, 2)["z"].reshape(128, 2)[:100])
     assert "batches 20..21" in where
-    # a finite dataset the run cycled through: nothing is held out
+    # the digits' train split: its test split, which it never serves
     digits = gd.datasets.digits(batch_size=64)
     run = dataclasses.replace(loaded, experiment=dataclasses.replace(loaded.experiment,
                                                                      source=digits))
+    real, where = held_out_real(run, 1000, 5)
+    np.testing.assert_array_equal(real, gd.datasets.digits_arrays("test")["x"])
+    assert real.shape == (359, 8, 8, 1) and "held-out split" in where
+    # a finite dataset the run cycled through: nothing is held out
+    arrays = gd.datasets.arrays({"x": np.zeros((100, 2), np.float32)}, batch_size=10)
+    run = dataclasses.replace(loaded, experiment=dataclasses.replace(loaded.experiment,
+                                                                     source=arrays))
     with pytest.raises(ConfigError, match="--no-calibrate"):
         held_out_real(run, 100, 5)
 

@@ -47,6 +47,9 @@ class ArraySource:
       image_shape: ``(H, W)`` or ``(H, W, C)`` of one image when ``sample_kind`` is
         ``"images"`` (also when the images are stored flattened), else None.
       name: a short label used in ``repr``.
+      held_out: read-only ``{name: array}`` of examples the source never serves (e.g.
+        the digits' test split beside the train split), for what needs unseen real data
+        (calibrating a discriminator); None when there are none.
     """
 
     fields: Mapping[str, np.ndarray] = dataclasses.field(repr=False)
@@ -55,6 +58,7 @@ class ArraySource:
     sample_kind: str | None = None
     image_shape: tuple[int, ...] | None = None
     name: str = "arrays"
+    held_out: Mapping[str, np.ndarray] | None = dataclasses.field(default=None, repr=False)
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}: {v.dtype}{list(v.shape)}" for k, v in self.fields.items())

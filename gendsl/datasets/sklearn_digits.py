@@ -92,7 +92,8 @@ def digits(
 
     Returns:
       An :class:`ArraySource` with ``sample_kind="images"`` and
-      ``image_shape=(8, 8, 1)``.
+      ``image_shape=(8, 8, 1)``; for ``split="train"`` its ``held_out`` is the test
+      split (never served), for the others None.
 
     >>> src = digits(batch_size=32)
     >>> src.batch(0)["x"].shape, src.batch(0)["y"].dtype, len(src)
@@ -107,4 +108,6 @@ def digits(
         sample_kind="images",
         image_shape=(8, 8, 1),
         name=f"digits[{split}]",
+        held_out=frozen_fields(digits_arrays("test", scale, flatten), copy=False)
+        if split == "train" else None,
     )
