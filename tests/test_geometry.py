@@ -313,3 +313,21 @@ def test_bad_arguments_raise_a_geometry_error_naming_them(call, match):
     with pytest.raises(GeometryError, match=match):
         call()
     assert issubclass(GeometryError, gd.GendslError)
+
+
+# --- the docs --------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_example_of_geometry_md_runs(capsys):
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "docs" / "geometry.md").read_text()
+    [example] = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    exec(compile(example, "docs/geometry.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "M(0) = [[4.0, 0.0], [0.0, 4.0]]" in out
+    ratios = [float(x) for x in re.findall(r"geodesic: length/arc = ([\d.]+)", out)]
+    assert len(ratios) == 3 and all(abs(r - 1) < 0.01 for r in ratios)
+    line, graph = map(float, re.search(r"energy ([\d.]+) from the line, ([\d.]+) from the "
+                                       r"graph", out).groups())
+    assert graph < 0.5 * line
