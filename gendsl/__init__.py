@@ -8,13 +8,13 @@ The namespace is organised one way: the language (players, sources, term functio
 programs, stages), the solvers' constructors and the types users subclass, compiling
 and running sit at ``gd.*``; every objective primitive gendsl ships (GAN losses,
 penalties, the ELBO, adversarial risk, L1, the NTK-GP loss) sits in ``gd.losses``;
-data, metrics, kernels, modules, recipes and samplers are subpackages. Internals (the
-compiler's ``Game`` and ``LoweringContext``, the concrete solver classes) live in their
-submodules.
+data, metrics, kernels, modules, recipes, samplers and latent geometry are
+subpackages. Internals (the compiler's ``Game`` and ``LoweringContext``, the concrete
+solver classes) live in their submodules.
 """
 
-from gendsl import (datasets, errors, kernels, losses, metrics, nn, recipes, run, samplers,
-                    solvers)
+from gendsl import (datasets, errors, geometry, kernels, losses, metrics, nn, recipes, run,
+                    samplers, solvers)
 from gendsl.compiler import CompiledProgram, CompiledStages, TrainState, compile
 from gendsl.errors import GendslError
 from gendsl.experiments import run_experiment
@@ -46,8 +46,8 @@ __version__ = _run_info.VERSION
 
 __all__ = [
     # subpackages
-    "datasets", "errors", "kernels", "losses", "metrics", "nn", "recipes", "run", "samplers",
-    "solvers",
+    "datasets", "errors", "geometry", "kernels", "losses", "metrics", "nn", "recipes", "run",
+    "samplers", "solvers",
     # players and sources
     "player", "points", "from_linen", "synthesized_points", "clip_to", "Player", "Points",
     "data", "latent",

@@ -66,6 +66,12 @@ class SamplerError(GendslError):
     discriminator separates perfectly, ...)."""
 
 
+class GeometryError(GendslError):
+    """A latent-geometry call got arguments it cannot use (end points of different
+    shapes, a curve with too few nodes, an unknown curve kind, a grid that does not
+    contain the end points, ...)."""
+
+
 class CheckpointError(GendslError):
     """A checkpoint cannot be used."""
 
