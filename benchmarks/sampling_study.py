@@ -36,7 +36,7 @@ of their combined KID standard deviations). The JSON counts the seeds that suppo
 Writes benchmarks/results/sampling_study.json and sampling_study.png and prints a
 table (mean +- std over seeds).
 
-    python benchmarks/sampling_study.py                  # the study (about 20 minutes on 2 cores)
+    python benchmarks/sampling_study.py                  # the study (6 minutes on 2 idle cores)
     python benchmarks/sampling_study.py --quick          # a smoke run (tiny budgets)
 """
 
