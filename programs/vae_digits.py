@@ -6,7 +6,6 @@ summary.json reports the ELBO (nats per image) on the held-out test split; sampl
 shows decoded draws from the prior.
 """
 
-import jax
 import optax
 
 import gendsl as gd
