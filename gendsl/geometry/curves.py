@@ -43,6 +43,20 @@ def _register(cls, meta=()):
     return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=list(meta))
 
 
+class _SampledOnAGrid:
+    """What the continuous curves share: their energy is measured on a grid of times."""
+
+    def points(self, num: int | None = None):
+        """The curve at ``num`` (default :data:`DEFAULT_GRID`) equally spaced times.
+
+        Args:
+          num: how many points.
+        Returns:
+          Shape ``(num, d)``.
+        """
+        return self(jnp.linspace(0.0, 1.0, DEFAULT_GRID if num is None else num))
+
+
 @_register
 @dataclasses.dataclass(frozen=True)
 class DiscreteCurve:
@@ -123,7 +137,7 @@ def spline_basis(edges: int) -> np.ndarray:
 
 @_register
 @dataclasses.dataclass(frozen=True)
-class CubicSpline:
+class CubicSpline(_SampledOnAGrid):
     """The straight line plus a C^2 cubic spline vanishing at both ends.
 
     Attributes:
@@ -142,16 +156,6 @@ class CubicSpline:
         """The number of cubic pieces."""
         return self.params.shape[0] - 1
 
-    def points(self, num: int | None = None):
-        """The curve at ``num`` (default :data:`DEFAULT_GRID`) equally spaced times.
-
-        Args:
-          num: how many points.
-        Returns:
-          Shape ``(num, d)``.
-        """
-        return self(jnp.linspace(0.0, 1.0, DEFAULT_GRID if num is None else num))
-
     def __call__(self, t):
         """The curve at times ``t``, shape ``(len(t), d)``."""
         t = jnp.asarray(t, self.params.dtype)
@@ -164,7 +168,7 @@ class CubicSpline:
 
 @_register
 @dataclasses.dataclass(frozen=True)
-class NeuralCurve:
+class NeuralCurve(_SampledOnAGrid):
     """Chen et al.'s neural curve ``c(t) = (1 - t) begin + t end + t (1 - t) phi(t)``
     with ``phi`` a tanh MLP ``1 -> hidden -> hidden -> d``.
 
@@ -178,16 +182,6 @@ class NeuralCurve:
     begin: jax.Array
     end: jax.Array
     params: tuple
-
-    def points(self, num: int | None = None):
-        """The curve at ``num`` (default :data:`DEFAULT_GRID`) equally spaced times.
-
-        Args:
-          num: how many points.
-        Returns:
-          Shape ``(num, d)``.
-        """
-        return self(jnp.linspace(0.0, 1.0, DEFAULT_GRID if num is None else num))
 
     def __call__(self, t):
         """The curve at times ``t``, shape ``(len(t), d)``."""
