@@ -20,13 +20,13 @@ import math
 import jax
 import jax.numpy as jnp
 
-from gendsl.samplers.result import ChainOutput
+from gendsl.samplers.result import ChainPerKey
 from gendsl.samplers.target import LatentTarget
 from gendsl.samplers.validation import positive_float, positive_int
 
 
 @dataclasses.dataclass(frozen=True)
-class DDLS:
+class DDLS(ChainPerKey):
     """Discriminator-driven latent sampling. Build it with :func:`ddls`.
 
     Attributes:
@@ -75,16 +75,6 @@ class DDLS:
                                         jax.random.split(k_steps, self.steps))
         return z, jnp.ones((), jnp.float32), trace
 
-    def chains(self, target: LatentTarget, keys: jax.Array) -> ChainOutput:
-        """One chain per key (vmapped).
-
-        Args:
-          target: the latent target.
-          keys: ``(chains,)`` PRNG keys.
-        Returns:
-          A :class:`ChainOutput` (every step counts as accepted).
-        """
-        return ChainOutput(*jax.vmap(self.chain, in_axes=(None, 0))(target, keys))
 
 
 def ddls(steps: int = 640, step_size: float = 0.01) -> DDLS:

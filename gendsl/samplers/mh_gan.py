@@ -22,13 +22,13 @@ import blackjax
 import jax
 import jax.numpy as jnp
 
-from gendsl.samplers.result import ChainOutput
+from gendsl.samplers.result import ChainPerKey
 from gendsl.samplers.target import LatentTarget
 from gendsl.samplers.validation import positive_int
 
 
 @dataclasses.dataclass(frozen=True)
-class MHGAN:
+class MHGAN(ChainPerKey):
     """MH-GAN with ``steps`` independence proposals per chain. Build it with
     :func:`mh_gan`.
 
@@ -74,16 +74,6 @@ class MHGAN:
                                                 jax.random.split(k_steps, self.steps))
         return state.position, jnp.mean(accepted.astype(jnp.float32)), trace
 
-    def chains(self, target: LatentTarget, keys: jax.Array) -> ChainOutput:
-        """One chain per key (vmapped).
-
-        Args:
-          target: the latent target.
-          keys: ``(chains,)`` PRNG keys.
-        Returns:
-          A :class:`ChainOutput`.
-        """
-        return ChainOutput(*jax.vmap(self.chain, in_axes=(None, 0))(target, keys))
 
 
 def mh_gan(steps: int = 640) -> MHGAN:

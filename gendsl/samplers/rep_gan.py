@@ -33,7 +33,7 @@ import blackjax
 import jax
 import jax.numpy as jnp
 
-from gendsl.samplers.result import ChainOutput
+from gendsl.samplers.result import ChainPerKey
 from gendsl.samplers.target import LatentTarget
 from gendsl.samplers.validation import positive_float, positive_int
 
@@ -72,7 +72,7 @@ def log_acceptance(log_density: Callable[[jax.Array], jax.Array], z: jax.Array,
 
 
 @dataclasses.dataclass(frozen=True)
-class RepGAN:
+class RepGAN(ChainPerKey):
     """REP-GAN's latent Langevin MH chain. Build it with :func:`rep_gan`.
 
     Attributes:
@@ -149,16 +149,6 @@ class RepGAN:
         (z, _, _), (accepted, trace) = jax.lax.scan(step, (z, log_pi, grad), keys)
         return z, jnp.mean(accepted.astype(jnp.float32)), trace
 
-    def chains(self, target: LatentTarget, keys: jax.Array) -> ChainOutput:
-        """One chain per key (vmapped).
-
-        Args:
-          target: the latent target.
-          keys: ``(chains,)`` PRNG keys.
-        Returns:
-          A :class:`ChainOutput`.
-        """
-        return ChainOutput(*jax.vmap(self.chain, in_axes=(None, 0))(target, keys))
 
 
 def rep_gan(steps: int = 640, tau: float = 0.01, eta: float = 0.1) -> RepGAN:

@@ -28,6 +28,22 @@ class ChainOutput:
     info: Mapping[str, jax.Array] = dataclasses.field(default_factory=dict)
 
 
+class ChainPerKey:
+    """Base of the sampler specs that run one independent chain per key: ``chains``
+    vmaps the spec's ``chain(target, key) -> (final latent, accepted fraction, trace)``."""
+
+    def chains(self, target: Any, keys: jax.Array) -> ChainOutput:
+        """One chain per key (vmapped).
+
+        Args:
+          target: the latent target.
+          keys: ``(chains,)`` PRNG keys.
+        Returns:
+          A :class:`ChainOutput`.
+        """
+        return ChainOutput(*jax.vmap(self.chain, in_axes=(None, 0))(target, keys))
+
+
 jax.tree_util.register_dataclass(ChainOutput, data_fields=["latents", "accepted", "trace",
                                                            "info"], meta_fields=[])
 
