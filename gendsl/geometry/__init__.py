@@ -10,6 +10,8 @@ geodesic module, in JAX). See docs/geometry.md.
     graph = gd.geometry.latent_graph(decoder, [(-3, 3), (-3, 3)], size=40)
     best = gd.geometry.geodesic(decoder, z0, z1,
                                 curve=gd.geometry.graph_curve(decoder, graph, z0, z1))
+    gd.geometry.plot_magnification("mf.png", decoder, [(-3, 3), (-3, 3)],
+                                   paths={"geodesic": [best.curve]})
 
 A decoder is a function (or NNX module) of ONE latent point ``z`` of shape ``(d,)``.
 """
@@ -22,6 +24,8 @@ from gendsl.geometry.geodesic import Geodesic, geodesic, minimize_energy
 from gendsl.geometry.graph import LatentGraph, graph_curve, latent_graph
 from gendsl.geometry.metric import (jacobian, magnification_factor, metric_vector_product,
                                     pullback_metric, stacked_decoder, stochastic_metric)
+from gendsl.geometry.plots import (decoded_strip, magnification_grid, plot_magnification,
+                                   plot_strips)
 from gendsl.geometry.shooting import (ShotGeodesic, exp_map, geodesic_acceleration, log_map,
                                       metric_acceleration, shoot)
 
@@ -38,4 +42,6 @@ __all__ = [
     # shooting
     "shoot", "exp_map", "log_map", "ShotGeodesic", "geodesic_acceleration",
     "metric_acceleration",
+    # pictures
+    "plot_magnification", "magnification_grid", "plot_strips", "decoded_strip",
 ]
