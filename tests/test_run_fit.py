@@ -217,6 +217,28 @@ def test_periodic_and_custom_evaluation(tmp_path):
     )
 
 
+def test_a_report_draws_into_the_run_dir_once_and_its_numbers_reach_the_summary(tmp_path):
+    calls = []
+
+    def report(compiled, state, run_dir):
+        calls.append((int(state.step), run_dir))
+        (run_dir / "figures").mkdir()
+        (run_dir / "figures" / "w.txt").write_text(str(np.asarray(state.params["G"]["w"])))
+        return {"w_sum": np.asarray(state.params["G"]["w"]).sum(),
+                "per_row": np.asarray(state.params["G"]["w"]).sum(1), "nested": {"a": 1}}
+
+    result = _fit(tmp_path, steps=8, eval_every=4, report=report)
+    assert calls == [(8, tmp_path)]  # once, at the end, not at the periodic evaluation
+    assert (tmp_path / "figures" / "w.txt").exists()
+    w = np.asarray(result.state.params["G"]["w"])
+    summary = json.loads((tmp_path / "summary.json").read_text())["metrics"]
+    assert summary["report/w_sum"] == pytest.approx(w.sum())
+    assert summary["report/per_row"] == pytest.approx(w.sum(1).tolist())
+    assert summary["report/nested"] == {"a": 1}
+    with pytest.raises(ConfigError, match="report returned list"):
+        _fit(tmp_path / "again", steps=2, report=lambda c, s, d: [1.0])
+
+
 def test_several_batches_per_step(tmp_path):
     program = FakeProgram(batches_per_step=2)
     result = _fit(tmp_path, steps=6, program=program, steps_per_call=2, checkpoint_every=3)

@@ -7,16 +7,20 @@ the same keys as an uninterrupted one.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import jax
 import numpy as np
 
+from gendsl.errors import ConfigError
+from gendsl.run.metrics_log import to_json_value
 from gendsl.run.stepper import Stepper
 
 EVAL_STREAM = 1  # fold_in tag separating evaluation keys from the program's own keys
 
 Evaluate = Callable[[Any, Any, jax.Array], Mapping[str, Any]]
+Report = Callable[[Any, Any, Path], Mapping[str, Any]]
 
 
 def eval_key(seed: int, step: int) -> jax.Array:
@@ -62,3 +66,31 @@ def evaluate_state(
         return {}, None
     samples = draw_samples(stepper, state, key, num_samples)
     return dict(jax.device_get(dict(source.evaluate(samples)))), samples
+
+
+def run_report(report: Report, stepper: Stepper, state: Any, run_dir: Path) -> dict[str, Any]:
+    """Runs an experiment's ``report(stepper, state, run_dir)`` (it writes its figures
+    into ``run_dir``) and returns its numbers as JSON values named ``report/<name>``.
+
+    Args:
+      report: the experiment's report function.
+      stepper: the compiled program.
+      state: the final train state.
+      run_dir: the run directory.
+    Returns:
+      ``{"report/<name>": value}``: scalars, lists or nested dicts of them.
+    Raises:
+      ConfigError: ``report`` returned something other than a mapping.
+    """
+    numbers = report(stepper, state, Path(run_dir))
+    if not isinstance(numbers, Mapping):
+        raise ConfigError(f"the experiment's report returned {type(numbers).__name__}; it must "
+                          "return a dict of numbers (an empty dict if it only draws)")
+    return {f"report/{name}": _json(value) for name, value in numbers.items()}
+
+
+def _json(value: Any) -> Any:
+    """A report value as JSON: nested dicts kept, everything else by ``to_json_value``."""
+    if isinstance(value, Mapping):
+        return {str(k): _json(v) for k, v in value.items()}
+    return to_json_value(jax.device_get(value))

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from gendsl.errors import ConfigError
 from gendsl.run.config import STANDARD_DEFAULTS
-from gendsl.run.evaluation import Evaluate
+from gendsl.run.evaluation import Evaluate, Report
 from gendsl.run.fit import FitResult, fit
 from gendsl.run.settings import LoopSettings
 from gendsl.run.stepper import Stepper
@@ -30,12 +30,16 @@ class Experiment:
       evaluate: ``evaluate(compiled, state, key) -> dict``, replacing the source's own
         ``evaluate(samples)`` at evaluation time (``None``: use the source's, if any).
       mesh: a ``jax.sharding.Mesh`` to shard the program over (``None``: one device).
+      report: ``report(compiled, state, run_dir) -> dict``, run once after the final
+        evaluation: it draws the experiment's own figures into ``run_dir`` and returns
+        numbers that ``summary.json`` records as ``report/<name>`` (``None``: nothing).
     """
 
     program: Any
     source: Any
     evaluate: Evaluate | None = None
     mesh: Any = None
+    report: Report | None = None
 
 
 def fit_experiment(
@@ -70,7 +74,7 @@ def fit_experiment(
     settings["steps"] = run_steps(compiled, settings["steps"])
     loop = {name: settings[name] for name in LoopSettings.names()}
     return fit(compiled, experiment.source, run_dir=run_dir, evaluate=experiment.evaluate,
-               progress=progress, config=cfg, tensorboard=tensorboard,
+               report=experiment.report, progress=progress, config=cfg, tensorboard=tensorboard,
                allow_changes=allow_changes, **loop)
 
 

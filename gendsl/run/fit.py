@@ -28,7 +28,7 @@ from gendsl.run.config_history import (
     refuse_changes,
     write_config_once,
 )
-from gendsl.run.evaluation import Evaluate
+from gendsl.run.evaluation import Evaluate, Report
 from gendsl.run.lock import RunDirLock
 from gendsl.run.loop import TrainingLoop
 from gendsl.run.metrics_log import MetricsLog
@@ -158,6 +158,7 @@ def fit(
     *,
     run_dir: str | Path,
     evaluate: Evaluate | None = None,
+    report: Report | None = None,
     progress: bool = True,
     config: Mapping[str, Any] | None = None,
     tensorboard: bool = False,
@@ -182,6 +183,9 @@ def fit(
       run_dir: the run directory.
       evaluate: ``evaluate(compiled, state, key) -> dict``; by default the source's
         ``evaluate(samples)`` on ``num_eval_samples`` samples, if it has one.
+      report: ``report(compiled, state, run_dir) -> dict``, run once after the final
+        evaluation (process 0): it writes figures into ``run_dir`` and returns numbers,
+        which ``summary.json`` records as ``report/<name>``.
       progress: draw a progress bar on stderr.
       config: a configuration to record in ``run_dir/config.json`` (written once, when
         the run directory is first used, and never rewritten). On a resume it is
@@ -287,7 +291,7 @@ def fit(
             with TensorBoardLog(run_dir / "tensorboard", start=start,
                                 enabled=writer and tensorboard) as board:
                 run = TrainingLoop(compiled, segs, settings, store, log, run_dir, start,
-                                   bool(restored), evaluate, board=board)
+                                   bool(restored), evaluate, board=board, report=report)
                 # signals stop the run through the final evaluation and plot too
                 with stop_on_signals() as stop:
                     state = run.train(state, stop, progress)

@@ -21,7 +21,8 @@ import jax
 from gendsl.errors import NonFiniteError, TrainingInterrupted
 from gendsl.run.batches import chunk_batches, step_batch
 from gendsl.run.checkpoints import CheckpointStore
-from gendsl.run.evaluation import Evaluate, draw_samples, eval_key, evaluate_state
+from gendsl.run.evaluation import (Evaluate, Report, draw_samples, eval_key, evaluate_state,
+                                   run_report)
 from gendsl.run.metrics_log import MetricsLog, read_records, to_json_value, to_record
 from gendsl.run.plots import sample_kind, save_sample_plot
 from gendsl.run.progress import Progress
@@ -53,6 +54,7 @@ class TrainingLoop:
         evaluate: Evaluate | None,
         *,
         board: TensorBoardLog | None = None,
+        report: Report | None = None,
     ):
         self.stepper = stepper
         self.segments = segments
@@ -64,6 +66,7 @@ class TrainingLoop:
         self.start = start
         self.resumed = resumed
         self.evaluate = evaluate
+        self.report = report
         self.board = board or TensorBoardLog(run_dir / "tensorboard", start=start, enabled=False)
         self.started = time.perf_counter()
         # (first step, steps, metrics on the device; stacked on a leading axis if steps > 1)
@@ -245,6 +248,9 @@ class TrainingLoop:
         try:
             with stop.interrupting():
                 evaluation = self._evaluate(state, step)
+                if self.report is not None and jax.process_index() == 0:
+                    evaluation.update(run_report(self.report, self.stepper, state,
+                                                 self.run_dir))
         except StopNow:
             raise self._interrupted(state, step, stop, "the final evaluation") from None
         self._log_evaluation(evaluation)  # only once complete: a rerun evaluates again
