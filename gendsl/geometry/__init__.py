@@ -10,10 +10,12 @@ geodesic module, in JAX). See docs/geometry.md.
     graph = gd.geometry.latent_graph(decoder, [(-3, 3), (-3, 3)], size=40)
     best = gd.geometry.geodesic(decoder, z0, z1,
                                 curve=gd.geometry.graph_curve(decoder, graph, z0, z1))
+    geo = gd.geometry.geodesic_stage(Dec, z0s, z1s, steps=500)  # a gd.stage: Dec frozen
 
 A decoder is a function (or NNX module) of ONE latent point ``z`` of shape ``(d,)``.
 """
 
+from gendsl.geometry.curve_energy import curve_energy
 from gendsl.geometry.curves import (CubicSpline, DiscreteCurve, NeuralCurve, cubic_spline,
                                     discrete_curve, neural_curve, spline_basis, velocity)
 from gendsl.geometry.distances import geodesic_distances
@@ -24,6 +26,7 @@ from gendsl.geometry.metric import (jacobian, magnification_factor, metric_vecto
                                     pullback_metric, stacked_decoder, stochastic_metric)
 from gendsl.geometry.shooting import (ShotGeodesic, exp_map, geodesic_acceleration, log_map,
                                       metric_acceleration, shoot)
+from gendsl.geometry.stage import geodesic_stage, stage_curves, stage_decoder
 
 __all__ = [
     # the metric
@@ -38,4 +41,6 @@ __all__ = [
     # shooting
     "shoot", "exp_map", "log_map", "ShotGeodesic", "geodesic_acceleration",
     "metric_acceleration",
+    # geodesics as a stage of a program
+    "geodesic_stage", "stage_curves", "stage_decoder", "curve_energy",
 ]
