@@ -12,10 +12,12 @@ geodesic module, in JAX). See docs/geometry.md.
                                 curve=gd.geometry.graph_curve(decoder, graph, z0, z1))
     gd.geometry.plot_magnification("mf.png", decoder, [(-3, 3), (-3, 3)],
                                    paths={"geodesic": [best.curve]})
+    geo = gd.geometry.geodesic_stage(Dec, z0s, z1s, steps=500)  # a gd.stage: Dec frozen
 
 A decoder is a function (or NNX module) of ONE latent point ``z`` of shape ``(d,)``.
 """
 
+from gendsl.geometry.curve_energy import curve_energy
 from gendsl.geometry.curves import (CubicSpline, DiscreteCurve, NeuralCurve, cubic_spline,
                                     discrete_curve, neural_curve, spline_basis, velocity)
 from gendsl.geometry.distances import geodesic_distances
@@ -28,6 +30,7 @@ from gendsl.geometry.plots import (decoded_strip, magnification_grid, plot_magni
                                    plot_strips)
 from gendsl.geometry.shooting import (ShotGeodesic, exp_map, geodesic_acceleration, log_map,
                                       metric_acceleration, shoot)
+from gendsl.geometry.stage import geodesic_stage, stage_curves, stage_decoder
 
 __all__ = [
     # the metric
@@ -44,4 +47,6 @@ __all__ = [
     "metric_acceleration",
     # pictures
     "plot_magnification", "magnification_grid", "plot_strips", "decoded_strip",
+    # geodesics as a stage of a program
+    "geodesic_stage", "stage_curves", "stage_decoder", "curve_energy",
 ]

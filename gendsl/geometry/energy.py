@@ -39,9 +39,34 @@ def curve_points(curve, num: int | None = None):
     return pts
 
 
-def _steps(g, curve, num):
-    out = jax.vmap(flat(g))(curve_points(curve, num))
+def _differences(outputs):
+    out = jnp.reshape(outputs, (outputs.shape[0], -1))
     return out[1:] - out[:-1]
+
+
+def output_energy(outputs):
+    """The energy ``N sum |x_{i+1} - x_i|^2`` of a curve already decoded: its points'
+    images ``x_0 .. x_N`` (what :func:`energy` measures after decoding).
+
+    Args:
+      outputs: shape ``(N + 1, ...)``; each image is flattened.
+    Returns:
+      A scalar.
+    """
+    delta = _differences(outputs)
+    return delta.shape[0] * jnp.sum(delta ** 2)
+
+
+def output_length(outputs):
+    """The length ``sum |x_{i+1} - x_i|`` of a curve already decoded (see
+    :func:`output_energy`).
+
+    Args:
+      outputs: shape ``(N + 1, ...)``; each image is flattened.
+    Returns:
+      A scalar.
+    """
+    return jnp.sum(jnp.sqrt(jnp.sum(_differences(outputs) ** 2, axis=-1)))
 
 
 def energy(g, curve, *, num: int | None = None):
@@ -56,8 +81,7 @@ def energy(g, curve, *, num: int | None = None):
     Raises:
       GeometryError: as :func:`curve_points`.
     """
-    delta = _steps(g, curve, num)
-    return delta.shape[0] * jnp.sum(delta ** 2)
+    return output_energy(jax.vmap(flat(g))(curve_points(curve, num)))
 
 
 def length(g, curve, *, num: int | None = None):
@@ -72,5 +96,4 @@ def length(g, curve, *, num: int | None = None):
     Raises:
       GeometryError: as :func:`curve_points`.
     """
-    delta = _steps(g, curve, num)
-    return jnp.sum(jnp.sqrt(jnp.sum(delta ** 2, axis=-1)))
+    return output_length(jax.vmap(flat(g))(curve_points(curve, num)))
