@@ -1,0 +1,32 @@
+"""CheckpointStore behaviour that mutation testing (tools/mutation.py) found untested by
+the fast tests: the default of three kept checkpoints, array specs read back from disk,
+and setting a checkpoint aside into a folder that does not exist yet."""
+
+import jax.numpy as jnp
+
+from gendsl.run import CheckpointStore
+from gendsl.run.checkpoints import leaf_specs
+
+
+def test_three_checkpoints_are_kept_by_default(tmp_path):
+    with CheckpointStore(tmp_path / "ckpt", async_save=False) as store:
+        for step in (1, 2, 3, 4, 5):
+            store.save(step, {"w": jnp.zeros(1)}, {})
+        assert store.steps() == [3, 4, 5]
+
+
+def test_leaf_specs_of_a_checkpoint_are_those_of_the_saved_state(tmp_path):
+    state = {"w": jnp.zeros((2, 3)), "opt": [jnp.int32(0), jnp.ones(4, jnp.bfloat16)]}
+    with CheckpointStore(tmp_path / "ckpt", async_save=False) as store:
+        store.save(7, state, {})
+        assert store.leaf_specs(7) == leaf_specs(state) == {
+            ("w",): ((2, 3), "float32"), ("opt", "0"): ((), "int32"),
+            ("opt", "1"): ((4,), "bfloat16")}
+
+
+def test_set_aside_creates_missing_folders(tmp_path):
+    with CheckpointStore(tmp_path / "ckpt", async_save=False) as store:
+        store.save(9, {"w": jnp.zeros(1)}, {})
+        moved = store.set_aside(9, tmp_path / "runs" / "old" / "aside")
+        assert moved == tmp_path / "runs" / "old" / "aside" / "9" and moved.is_dir()
+        assert store.steps() == []

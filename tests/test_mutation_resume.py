@@ -1,0 +1,57 @@
+"""Resume behaviour that mutation testing (tools/mutation.py) found untested by the fast
+tests: where a damaged checkpoint's warning points, a key-layout error that must not be
+taken for a damaged checkpoint, and which array an accepted but unfit checkpoint names."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gendsl.errors import CheckpointError, CheckpointMismatchError
+from gendsl.run import CheckpointStore
+from gendsl.run.resume import STATE_LAYOUT, CheckpointWarning, restore_latest
+
+META = {"fingerprint": "f", "state_layout": STATE_LAYOUT}
+
+
+def test_a_damaged_checkpoint_is_set_aside_with_a_warning_pointing_at_the_caller(tmp_path):
+    with CheckpointStore(tmp_path / "ckpt", async_save=False) as store:
+        for step in (1, 2):
+            store.save(step, {"w": jnp.full(2, float(step))}, META)
+        for f in (tmp_path / "ckpt" / "2" / "metadata").iterdir():
+            f.write_text("{not json")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tree, meta = restore_latest(store, {"w": jax.ShapeDtypeStruct((2,), jnp.float32)},
+                                        fingerprint="f", set_aside_to=tmp_path / "aside")
+    assert np.asarray(tree["w"]).tolist() == [1.0, 1.0]
+    [warning] = [w for w in caught if issubclass(w.category, CheckpointWarning)]
+    assert warning.filename == __file__          # the caller's line, not resume.py's
+    assert (tmp_path / "aside" / "2").is_dir()
+
+
+def test_a_missing_prng_key_is_an_error_not_a_damaged_checkpoint(tmp_path):
+    abstract = {"k": jax.eval_shape(lambda: jax.random.key(0))}
+    with CheckpointStore(tmp_path / "ckpt", async_save=False) as store:
+        store.save(5, {"k": jnp.zeros(2, jnp.uint32)}, META)   # raw data, not a key
+        with pytest.raises(CheckpointError, match="no PRNG key"):
+            restore_latest(store, abstract, fingerprint="f", set_aside_to=tmp_path / "aside")
+        assert store.steps() == [5] and not (tmp_path / "aside").exists()
+
+
+def test_an_accepted_checkpoint_names_the_one_array_that_does_not_fit(tmp_path):
+    with CheckpointStore(tmp_path / "ckpt", async_save=False) as store:
+        store.save(3, {"a": jnp.ones(2), "w": jnp.ones((2, 2))}, {**META, "fingerprint": "old"})
+        unfit = {"a": jax.ShapeDtypeStruct((2,), jnp.float32),
+                 "w": jax.ShapeDtypeStruct((3, 2), jnp.float32)}
+        with pytest.raises(CheckpointMismatchError,
+                           match=r"w is \(\(2, 2\), 'float32'\) in the checkpoint and "
+                                 r"\(\(3, 2\), 'float32'\) here \(1 arrays differ\)"):
+            restore_latest(store, unfit, fingerprint="new", accept=lambda saved: True,
+                           set_aside_to=tmp_path / "aside")
+        fits = {**unfit, "w": jax.ShapeDtypeStruct((2, 2), jnp.float32)}
+        tree, meta = restore_latest(store, fits, fingerprint="new", accept=lambda saved: True,
+                                    set_aside_to=tmp_path / "aside")
+    assert meta["fingerprint"] == "old" and float(np.asarray(tree["w"]).sum()) == 4.0
