@@ -168,9 +168,9 @@ def _compiles(mutation) -> bool:
 _WORKDIR = None
 
 
-def _worker_init(root: str) -> None:
+def _worker_init(root: str, base: str) -> None:
     global _WORKDIR
-    _WORKDIR = tempfile.mkdtemp(prefix="gendsl-mutation-")
+    _WORKDIR = tempfile.mkdtemp(prefix="worker-", dir=base)
     for name in COPIED:
         src = Path(root) / name
         dst = Path(_WORKDIR) / name
@@ -209,7 +209,8 @@ def run(packages, jobs: int, settings, retest: bool = False) -> None:
 
     A package whose tests fail on the unmutated code is reported and left pending.
     """
-    with concurrent.futures.ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(str(ROOT),)) as ex:
+    with tempfile.TemporaryDirectory(prefix="gendsl-mutation-") as base, \
+            concurrent.futures.ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(str(ROOT), base)) as ex:
         commands = {}
         for package in packages:
             for f in sorted(_pending_modules(package, retest)):
