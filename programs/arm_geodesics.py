@@ -44,8 +44,8 @@ DEFAULTS = {
     "graph_size": 48,          # latent grid points per axis for the graph initialisation
     "nodes": 32,               # nodes of each geodesic
     "path_points": 64,         # decoded points measured along each path
-    "bandwidth": 0.03,         # the uncertainty's kernel width in latent units (None:
-                               # the mean posterior std, about 0.075: too wide, see docs)
+    "bandwidth": 0.03,         # the uncertainty's kernel width in latent units (0: the
+                               # mean posterior std, about 0.075: too wide, see docs)
     "far_std": 1.0,            # the decoder std far from the training codes
     "code_stride": 4,          # every k-th training code is a kernel centre
 }
