@@ -10,10 +10,12 @@ instead of racing a polling loop against the training loop::
 Actions: ``sigterm``, ``sigint`` and ``kill9``. The training loop checks the faults at
 every chunk boundary, after the chunk's metrics, checkpoint and evaluation are written;
 a fault fires at the first boundary at or after its step (exactly its step when that is
-a multiple of ``steps_per_call``, ``checkpoint_every`` or ``eval_every``). The signal
-goes through the same path as one sent from outside: SIGTERM and SIGINT save a
-checkpoint and stop; SIGKILL leaves what was on disk. Unset, the variable costs one
-``None`` check per chunk.
+a multiple of ``steps_per_call``, ``checkpoint_every`` or ``eval_every``). Before it
+fires, the loop waits for the checkpoint saves already begun (Orbax writes in the
+background), so ``kill9`` lands between checkpoints, never inside one. The signal goes
+through the same path as one sent from outside: SIGTERM and SIGINT save a checkpoint
+and stop; SIGKILL leaves what was on disk. Unset, the variable costs one ``None`` check
+per chunk.
 """
 
 from __future__ import annotations

@@ -116,6 +116,7 @@ class TrainingLoop:
                 if self.faults is not None:
                     for fault in self.faults:
                         if fault.due(previous, step):
+                            self.store.wait()  # saves begun are on disk: a kill lands between
                             fault.fire()
         finally:
             bar.close()
