@@ -49,8 +49,10 @@ class FakeProgram:
 class FakeSource:
     """A mixture of 4 Gaussians; batch ``i`` is a pure function of ``(seed, i)``.
 
-    ``delay_s`` slows every batch down (for tests that must catch a run mid-way);
-    ``signal_at`` sends ``signal_number`` to this process when batch ``signal_at`` is read.
+    ``delay_s`` slows every batch down; ``signal_at`` sends ``signal_number`` to this
+    process when batch ``signal_at`` is read; with ``gate`` (a file path) reading batch
+    ``gate_at`` or a later one waits until that file exists (for tests that must hold a
+    run mid-way without racing the clock).
     """
 
     batch_size: int = 64
@@ -59,10 +61,14 @@ class FakeSource:
     signal_at: int | None = None
     signal_number: int = signal.SIGTERM
     sample_kind: str = "points2d"
+    gate: str | None = None
+    gate_at: int = 0
 
     def batch(self, index: int) -> dict[str, np.ndarray]:
         if self.delay_s:
             time.sleep(self.delay_s)
+        while self.gate is not None and index >= self.gate_at and not os.path.exists(self.gate):
+            time.sleep(0.01)  # waits on the test, which opens the gate when it is done
         if self.signal_at is not None and index == self.signal_at:
             os.kill(os.getpid(), self.signal_number)
         rng = np.random.default_rng([self.seed, index])
@@ -207,6 +213,8 @@ def _main(argv):
     fit_cmd.add_argument("--log-every", type=int, default=10)
     fit_cmd.add_argument("--steps-per-call", type=int, default=1)
     fit_cmd.add_argument("--delay", type=float, default=0.0)
+    fit_cmd.add_argument("--gate", default=None)
+    fit_cmd.add_argument("--gate-at", type=int, default=0)
     cli_cmd = commands.add_parser("cli")
     cli_cmd.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -227,7 +235,7 @@ def _main(argv):
 def _fit_from_args(fit, args):
     fit(
         FakeCompiled(),
-        FakeSource(delay_s=args.delay),
+        FakeSource(delay_s=args.delay, gate=args.gate, gate_at=args.gate_at),
         steps=args.steps,
         steps_per_call=args.steps_per_call,
         run_dir=args.run_dir,

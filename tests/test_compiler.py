@@ -138,6 +138,42 @@ def test_non_finite_steps_are_skipped_and_counted():
     assert int(m["nonfinite"]) == 0 and int(state.nonfinite_streak) == 0
 
 
+def test_one_non_finite_entry_in_a_larger_leaf_skips_the_step():
+    """The guard needs every entry of every leaf finite: a 3-entry points leaf whose new
+    value is non-finite in one entry only (sqrt's infinite gradient at 0) is not applied."""
+    P = gd.points("a", np.array([0.0, 1.0, 4.0], np.float32), optax.sgd(0.1))
+    c = gd.compile(gd.program({P: gd.sum(gd.sqrt(P()))}))
+    state = c.init(jax.random.key(0))
+    state, m = c.step(state, {})
+    assert int(m["nonfinite"]) == 1 and int(state.nonfinite_total) == 1
+    np.testing.assert_array_equal(np.asarray(state.params["a"]), [0.0, 1.0, 4.0])
+    # the same program from finite gradients everywhere is applied (sgd: p - 0.1 / (2 sqrt p))
+    Q = gd.points("a", np.array([1.0, 4.0, 0.25], np.float32), optax.sgd(0.1))
+    c = gd.compile(gd.program({Q: gd.sum(gd.sqrt(Q()))}))
+    state, m = c.step(c.init(jax.random.key(0)), {})
+    assert int(m["nonfinite"]) == 0
+    np.testing.assert_allclose(np.asarray(state.params["a"]), [0.95, 3.975, 0.15], rtol=1e-6)
+
+
+def test_ema_follows_its_closed_form_with_an_asymmetric_decay():
+    """ema_t = d ema_{t-1} + (1 - d) p_t from ema_0 = p_0, for d = 0.9 (at d = 0.5 the
+    weights d and 1 - d coincide and a swap goes unseen). Plain gradient descent on
+    (p - 2)^2 with step 0.1 gives p_t = 2 + (p_0 - 2) 0.8^t exactly."""
+    d, p0, steps = 0.9, np.array([0.0, 1.0, -3.0], np.float32), 6
+    P = gd.points("X", p0, optax.sgd(0.1))
+    c = gd.compile(gd.program({P: gd.sum((P() - 2.0) ** 2)}, ema={P: d}, samples=P()))
+    state = c.init(jax.random.key(0))
+    ema = p0.astype(np.float64)
+    for t in range(1, steps + 1):
+        state, _ = c.step(state, {})
+        ema = d * ema + (1 - d) * (2 + (p0 - 2) * 0.8 ** t)
+    np.testing.assert_allclose(np.asarray(state.params["X"]), 2 + (p0 - 2) * 0.8 ** steps,
+                               rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(state.ema["X"]), ema, rtol=1e-5)
+    # ... and the samples are the average, not the trained points
+    np.testing.assert_allclose(np.asarray(c.sample(state, jax.random.key(0), 3)), ema, rtol=1e-5)
+
+
 def test_minimize_recovers_least_squares():
     """A linear model trained by gd.minimize reaches the closed-form solution."""
     rng = np.random.default_rng(0)
@@ -196,10 +232,18 @@ def test_linen_modules_work_through_the_adapter(toy_batch):
 
 
 def test_prebuilt_module_survives_donation(toy_batch):
+    """A step donates the state's buffers, not the module's: the module keeps its values,
+    and a second init from it starts where the first did and takes the same step."""
     module = gd.nn.MLP(2, (8, 8), 1, rngs=nnx.Rngs(0))
+    kernel = np.asarray(module.out.kernel[...]).copy()
     D = gd.player("D", module, optax.sgd(0.1))
     c = gd.compile(gd.program({D: gd.mean(D(gd.data("x")) ** 2)}))
+    stepped = []
     for _ in range(2):                                   # init twice from the same module
         state = c.init(jax.random.key(0), toy_batch)
+        np.testing.assert_array_equal(np.asarray(state.params["D"]["out"]["kernel"]), kernel)
         state, _ = c.step(state, toy_batch)
-    assert np.isfinite(np.asarray(module.out.kernel[...])).all()
+        stepped.append(np.asarray(state.params["D"]["out"]["kernel"]))
+    np.testing.assert_array_equal(np.asarray(module.out.kernel[...]), kernel)
+    np.testing.assert_array_equal(stepped[0], stepped[1])
+    assert np.abs(stepped[0] - kernel).max() > 0                 # the step did move it

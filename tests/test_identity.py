@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from flax import nnx
 from run_fakes import FakeCompiled, FakeProgram, FakeSource, fake_compile
 
 import gendsl as gd
@@ -157,6 +158,27 @@ def test_optimizer_hyperparameters_are_part_of_the_fingerprint():
     assert _differing(a, b) == ["optimizer of D"]
     assert gd.fingerprint(a) == gd.fingerprint(_gan(lr=1e-3))
     assert gd.fingerprint(a) == combine(fingerprint_parts(a))
+
+
+def _points(shape):
+    P = gd.points("P", np.zeros(shape, np.float32), optax.sgd(0.1))
+    return gd.program({P: gd.sum(P() ** 2)})
+
+
+def _linear(n_in, n_out):
+    M = gd.player("M", lambda r: nnx.Linear(n_in, n_out, rngs=r), optax.sgd(0.1))
+    return gd.program({M: gd.mean(M(gd.data("x")) ** 2)})
+
+
+@pytest.mark.parametrize("a, b", [(_points((4, 2)), _points((8, 1))),
+                                  (_linear(2, 6), _linear(5, 3))],
+                         ids=["points-4x2-8x1", "linear-2x6-5x3"])
+def test_parameter_shapes_are_part_of_the_fingerprint(a, b):
+    """Same text, same parameter count (8 points; 2*6+6 = 5*3+3 = 18 weights), other
+    shapes: another program, whose checkpoints cannot be restored into this one."""
+    assert gd.show(a) == gd.show(b)
+    assert _differing(a, b) == ["parameter shapes"]
+    assert gd.fingerprint(a) != gd.fingerprint(b)
 
 
 _PROGRAM_FILE = '''

@@ -69,6 +69,37 @@ def test_wgan_gp_of_a_linear_critic_is_closed_form():
     np.testing.assert_allclose(value, (np.linalg.norm(w) - 1.0) ** 2, rtol=1e-5)
 
 
+def test_wgan_gp_mixes_each_example_with_one_weight_under_a_nonlinear_critic():
+    """The interpolates a nonlinear critic sees lie on each example's own segment:
+    x_hat_i = fake_i + eps_i (real_i - fake_i) with one eps_i per example, not one per
+    coordinate; and the penalty is the brute-force mean over examples of
+    (||grad D(x_hat_i)|| - 1)^2, each gradient taken alone."""
+    k_w, k_v, k_r, k_f = jax.random.split(jax.random.key(5), 4)
+    W = jax.random.normal(k_w, (3, 8))
+    v = jax.random.normal(k_v, (8,))
+
+    def critic(x):                                      # nonlinear: its gradient moves
+        return jnp.tanh(x @ W) @ v
+
+    seen = []
+
+    def spy(x):
+        jax.debug.callback(lambda a: seen.append(np.asarray(a)), x)
+        return critic(x)
+
+    real = np.asarray(jax.random.normal(k_r, (16, 3)))
+    fake = real + np.asarray(jax.random.choice(k_f, np.array([-1.5, -0.7, 0.7, 1.5]), (16, 3)))
+    value = float(L.gradient_penalty.rule(spy, real, fake, key=jax.random.key(1)))
+    x_hat = seen[0]
+    assert x_hat.shape == real.shape
+    eps = (x_hat - fake) / (real - fake)               # one column per coordinate
+    np.testing.assert_allclose(eps, np.repeat(eps[:, :1], 3, axis=1), atol=1e-5)
+    assert 0.0 <= eps.min() and eps.max() <= 1.0 and eps[:, 0].std() > 0.1
+    grads = np.stack([np.asarray(jax.grad(critic)(xi)) for xi in x_hat])
+    reference = np.mean((np.linalg.norm(grads, axis=1) - 1.0) ** 2)
+    np.testing.assert_allclose(value, reference, rtol=1e-5)
+
+
 def test_gaussian_kl_matches_monte_carlo():
     mean, log_var = jnp.array([[0.5, -1.0]]), jnp.array([[0.3, -0.7]])
     eps = jax.random.normal(jax.random.key(0), (200_000, 2))

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -70,19 +69,18 @@ def test_gendsl_run_resumes_bit_for_bit_after_kill_9(tmp_path):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     subprocess.run([*cmd, "--run-dir", str(reference), *args], env=env, check=True,
                    capture_output=True, timeout=300)
-    proc = subprocess.Popen([*cmd, "--run-dir", str(killed), *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (killed / "checkpoints" / "100").is_dir():
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "checkpoints" / "3000").exists()       # it died mid-run
+    # the run kills itself after step 150 (GENDSL_FAULT): past the checkpoint at 100,
+    # before the one at 200; no polling loop races the training loop
+    died = subprocess.run([*cmd, "--run-dir", str(killed), *args],
+                          env={**env, "GENDSL_FAULT": "kill9@150"}, capture_output=True,
+                          text=True, timeout=300)
+    assert died.returncode == -signal.SIGKILL, died.stderr[-3000:]
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir() if p.name.isdigit()) == [
+        "100"]
     out = subprocess.run([*cmd, "--run-dir", str(killed), *args], env=env, check=True,
                          capture_output=True, text=True, timeout=300)
     summary = json.loads((killed / "summary.json").read_text())
-    assert summary["resumed"] and 0 < summary["start_step"] < 3000, out.stdout
+    assert summary["resumed"] and summary["start_step"] == 100, out.stdout
     a = _final_params("gan_mog", reference, 3000, ["steps_per_call=50"])
     b = _final_params("gan_mog", killed, 3000, ["steps_per_call=50"])
     jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)

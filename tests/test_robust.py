@@ -16,7 +16,7 @@ import gendsl as gd
 from gendsl.errors import PrimitiveError, SolverError
 from gendsl.primitives.adversarial import adversarial
 from gendsl.primitives.l1 import l1
-from gendsl.primitives.soft_threshold import proximal_l1
+from gendsl.primitives.soft_threshold import proximal_l1, soft_threshold
 
 x, y = gd.data("x"), gd.data("y")
 
@@ -39,29 +39,39 @@ def _lasso_problem(n=200, d=20, support=3, seed=0):
 
 # -- the proximal L1 penalty ---------------------------------------------------------
 
+def test_soft_threshold_of_both_signs_inside_and_outside_the_threshold():
+    """sign(x) max(|x| - t, 0), written out: values beyond t shrink towards 0 by t
+    (negative ones too), values within [-t, t] become exactly 0."""
+    x = jnp.array([-3.0, -1.0, -0.75, -0.25, 0.0, 0.25, 0.75, 1.0, 3.0])
+    got = np.asarray(soft_threshold(x, 0.75))
+    np.testing.assert_array_equal(got, [-2.25, -0.25, 0.0, 0.0, 0.0, 0.0, 0.0, 0.25, 2.25])
+
+
 def test_soft_threshold_step_follows_the_optimizer_step():
+    """After the sgd step [0.75, 0.1, -0.2, -1.5], [[1.5]], [-0.1]: each coordinate moves
+    towards 0 by lr * weight = 0.2, or stops at 0 within it, whatever its sign."""
     tx = proximal_l1(optax.sgd(0.5), 0.4, lr=0.5)
-    p = {"a": jnp.array([1.0, 0.1, -0.3]), "b": jnp.array([[2.0]])}
-    g = {"a": jnp.array([0.5, 0.0, -1.0]), "b": jnp.array([[1.0]])}
+    p = {"a": jnp.array([1.0, 0.1, -0.3, -1.0]), "b": jnp.array([[2.0]]), "c": jnp.array([0.3])}
+    g = {"a": jnp.array([0.5, 0.0, -0.2, 1.0]), "b": jnp.array([[1.0]]), "c": jnp.array([0.8])}
     u, _ = tx.update(g, tx.init(p), p)
     new = optax.apply_updates(p, u)
-    sgd = jax.tree.map(lambda q, h: q - 0.5 * h, p, g)           # [0.75, 0.1, 0.2], [[1.5]]
-    expected = jax.tree.map(lambda q: np.sign(q) * np.maximum(np.abs(q) - 0.2, 0), sgd)
+    expected = {"a": [0.55, 0.0, 0.0, -1.3], "b": [[1.3]], "c": [0.0]}
     for k in p:
-        np.testing.assert_allclose(new[k], expected[k], rtol=1e-6)
-    assert float(new["a"][1]) == 0.0                              # exactly zero
+        np.testing.assert_allclose(new[k], expected[k], rtol=1e-6, atol=1e-7)
+    assert float(new["a"][1]) == float(new["a"][2]) == float(new["c"][0]) == 0.0   # exactly
 
 
 def test_soft_threshold_reads_an_injected_learning_rate_schedule():
     schedule = optax.linear_schedule(1.0, 0.5, transition_steps=1)   # 1.0, then 0.5
     tx = proximal_l1(optax.inject_hyperparams(optax.sgd)(learning_rate=schedule), 0.1)
-    p = jnp.array([5.0])
+    p = jnp.array([5.0, -5.0])
     state = tx.init(p)
     for lr in (1.0, 0.5):
-        u, state = tx.update(jnp.zeros(1), state, p)
+        u, state = tx.update(jnp.zeros(2), state, p)
         new = optax.apply_updates(p, u)
-        np.testing.assert_allclose(new, p - lr * 0.1, rtol=1e-6)
+        np.testing.assert_allclose(new, p - jnp.sign(p) * lr * 0.1, rtol=1e-6)
         p = new
+    np.testing.assert_allclose(p, [4.85, -4.85], rtol=1e-6)
 
 
 def test_l1_without_a_step_size_is_refused_at_init():

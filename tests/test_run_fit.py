@@ -313,34 +313,37 @@ def test_fit_names_an_unknown_setting_and_a_non_stepper(tmp_path):
 
 
 def test_a_second_run_in_the_same_directory_is_refused_naming_the_holder(tmp_path):
-    """The first run holds the lock for its whole run (60 s of slow batches; it is
-    stopped long before), so the refusal does not race the first run's progress."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    """The first run waits before its batch 4 until the test opens a gate (a file), so it
+    holds the lock for as long as the test needs; then it stops itself with SIGTERM after
+    step 8 (GENDSL_FAULT). Nothing races the clock."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+           "GENDSL_FAULT": "sigterm@8"}
+    gate = tmp_path.parent / f"{tmp_path.name}-gate"
     first = subprocess.Popen([sys.executable, str(ROOT / "tests" / "run_fakes.py"), "fit",
-                              str(tmp_path), "--steps", "1200", "--delay", "0.05"],
+                              str(tmp_path), "--steps", "1200", "--log-every", "2",
+                              "--gate", str(gate), "--gate-at", "4"],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    def wait_until(condition, what):
-        deadline = time.monotonic() + 90
-        while not condition():
-            assert first.poll() is None, first.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, f"the first run never {what}"
-            time.sleep(0.05)
-
     try:
-        wait_until(lambda: RunDirLock(tmp_path).holder().get("pid") == first.pid, "took the lock")
+        deadline = time.monotonic() + 120   # only a bound on a broken run, not a race
+        while RunDirLock(tmp_path).holder().get("pid") != first.pid:
+            assert first.poll() is None, first.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the first run never took the lock"
+            time.sleep(0.05)
         with pytest.raises(RunDirLockedError, match=rf"in use by another run \(pid {first.pid} on "):
             _fit(tmp_path, steps=8)
-        # stop it once it trains (its signal handlers are installed by then)
-        wait_until(lambda: read_records(tmp_path / "metrics.jsonl"), "logged a step")
+        gate.write_text("")
+        _, err = first.communicate(timeout=120)
     finally:
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=120)
-    assert first.returncode == 143
+        gate.write_text("")
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert first.returncode == 143, err[-2000:]
     steps = [r["step"] for r in read_records(tmp_path / "metrics.jsonl")]
-    assert steps == sorted(set(steps))                     # one writer, no duplicates
+    assert steps == [2, 4, 6, 8]                           # one writer, no duplicates
     assert RunDirLock(tmp_path).holder() == {}             # released on the way out
-    resumed = _fit(tmp_path, steps=max(steps) + 4)         # and the directory is usable
-    assert resumed.resumed
+    resumed = _fit(tmp_path, steps=12)                     # and the directory is usable
+    assert resumed.resumed and resumed.start_step == 8
 
 
 def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):

@@ -5,7 +5,8 @@ specific: chunks aligned to absolute step numbers (see :mod:`gendsl.run.schedule
 that a resumed run is bit for bit the uninterrupted one; metrics pulled to the host only
 every ``min(log_every, max_nonfinite)`` steps (and at checkpoints, evaluations, the end)
 so the device is never synced per step; and a checkpoint before every way out (end,
-signal, non-finite streak).
+signal, non-finite streak). At each chunk boundary the loop also fires the faults that
+``GENDSL_FAULT`` asks for (:mod:`gendsl.run.fault`, for kill and resume tests).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gendsl.run.batches import chunk_batches, step_batch
 from gendsl.run.checkpoints import CheckpointStore
 from gendsl.run.evaluation import (Evaluate, Report, draw_samples, eval_key, evaluate_state,
                                    run_report)
+from gendsl.run.fault import faults_from_env
 from gendsl.run.metrics_log import MetricsLog, read_records, to_json_value, to_record
 from gendsl.run.plots import sample_kind, save_sample_plot
 from gendsl.run.progress import Progress
@@ -72,6 +74,7 @@ class TrainingLoop:
         # (first step, steps, metrics on the device; stacked on a leading axis if steps > 1)
         self.pending: list[tuple[int, int, Any]] = []
         self.latest: dict[str, Any] = {}
+        self.faults = faults_from_env()  # None unless GENDSL_FAULT asks (tests)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -113,9 +116,16 @@ class TrainingLoop:
                     self._save(state, step)
                 if at_eval and step < s.steps:
                     self._log_evaluation(self._evaluate(state, step))
+                if self.faults is not None:
+                    for fault in self.faults:
+                        if fault.due(previous, step):
+                            self.store.wait()  # saves begun are on disk: a kill lands between
+                            fault.fire()
         finally:
             bar.close()
         if stop.requested:
+            if self.pending:  # a signal after this chunk's sync check: log its metrics
+                self._sync(state, step)
             raise self._interrupted(state, step, stop, "")
         return state
 
