@@ -172,36 +172,6 @@ def path_stats(x, train_x, obstacle):
             "link_err_mean": float(err.mean()), "link_err_max": float(err.max())}
 
 
-def uncertainty_std(codes, bandwidth, obs_std, far_std, dim=4):
-    """A decoder standard deviation that grows away from the training codes (the role of
-    Arvanitidis et al.'s RBF variance network): ``std(z) = (1 / far_std^2 + s(z) /
-    obs_std^2)^(-1/2)`` with ``s = 1 - exp(-rho(z) / rho_5)``, ``rho`` a Gaussian kernel
-    density of ``codes`` with ``bandwidth`` and ``rho_5`` its 5th percentile over the codes:
-    about ``obs_std`` on the data, ``far_std`` far from it.
-
-    Args:
-      codes: latent codes of the training data ``(n, 2)``.
-      bandwidth: the kernel's width in latent units.
-      obs_std: the likelihood's standard deviation (the std on the data).
-      far_std: the std far from the data.
-      dim: the observation size (the std is the same in every coordinate).
-    Returns:
-      ``std(z) -> (dim,)`` for ONE latent point.
-    """
-    codes = jnp.asarray(codes, jnp.float32)
-
-    def log_rho(z):
-        return jax.nn.logsumexp(-jnp.sum((z - codes) ** 2, -1) / (2 * bandwidth ** 2))
-
-    floor = float(np.percentile(np.asarray(jax.jit(jax.vmap(log_rho))(codes)), 5))
-
-    def std(z):
-        s = -jnp.expm1(-jnp.exp(log_rho(z) - floor))
-        return jnp.full((dim,), (1 / far_std ** 2 + s / obs_std ** 2) ** -0.5)
-
-    return std
-
-
 def compare_paths(decoder, metrics, z_pairs, train_x, obstacle, *, bounds, graph_size=48,
                   nodes=32, path_points=64):
     """Joins each latent pair by the straight line and by a graph-initialised geodesic of
@@ -323,7 +293,8 @@ def build(cfg):
 
         mean, log_var = (np.asarray(v) for v in compiled.apply(state, "E", train_x))
         bandwidth = cfg.bandwidth or float(np.exp(0.5 * log_var).mean())
-        std = uncertainty_std(mean[::cfg.code_stride], bandwidth, cfg.obs_std, cfg.far_std)
+        std = gd.geometry.density_std(mean[::cfg.code_stride], bandwidth=bandwidth,
+                                      obs_std=cfg.obs_std, far_std=cfg.far_std, out_shape=(4,))
         expected = gd.geometry.stacked_decoder(decoder, std)
         pairs = pair_poses(obstacle)
         z_pairs = np.asarray(compiled.apply(state, "E", pairs.reshape(-1, 4))[0])

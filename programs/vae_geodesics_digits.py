@@ -14,6 +14,11 @@ held out). After training, ``report`` measures, on the mean decoder
   nearest encoded training points, a *boundary* cell has a 4-neighbour of another
   label. Mean and median on boundary vs interior cells (cells within the data's
   support: the nearest encoding is at most ``support`` times the typical spacing away).
+- the **expected metric** (``metric=expected`` or ``both``, the default): the mean
+  decoder stacked with a std that is ``obs_std`` on the encoded training data and grows
+  to ``far_std`` away from it (``gd.geometry.density_std``; Arvanitidis et al. 2018),
+  whose geodesics avoid the latent regions without data. Its numbers carry the suffix
+  ``_expected``; the images along its geodesics are still the mean decoder's.
 - ``nn``: 1-NN class agreement of ``nn_queries`` test encodings against
   ``nn_references`` labelled train encodings, under geodesic distance (one compiled
   ``gd.geometry.geodesic_distances`` matrix) and Euclidean latent distance.
@@ -25,8 +30,9 @@ held out). After training, ``report`` measures, on the mean decoder
   scikit-learn logistic regression fit on the train split for mnist.
 
 Figures in ``run_dir/figures``: ``magnification.png`` (the heat map with the encoded
-training points coloured by class, and geodesics vs straight lines) and
-``strips.png`` (decoded images along both paths for one different-class pair).
+training points coloured by class, and geodesics vs straight lines),
+``magnification_expected.png`` (the same over the expected metric's magnification) and
+``strips.png`` (decoded images along every path for one different-class pair).
 """
 
 from __future__ import annotations
@@ -62,7 +68,13 @@ DEFAULTS = {
     "geodesic_steps": 100,     # Adam updates per geodesic
     "geodesic_lr": 2e-2,       # their learning rate
     "path_points": 16,         # decoded images along each interpolant
+    "metric": "mean",          # mean | expected | both (expected: ~10x the time, ~8 GB)
+    "obs_std": 0.05,           # the expected metric's decoder std on the training codes
+    "far_std": 0.5,            # ... and far from them (0.5: a pixel's largest std)
+    "bandwidth": 0.0,          # its kernel width in latent units (0: twice the codes'
+                               # median nearest-neighbour spacing)
 }
+METRICS = ("mean", "expected", "both")
 
 LATENT = 2
 MNIST_TEST = 1000
@@ -184,6 +196,32 @@ def classifier_for(data: DigitsData):
     return lambda images: model.predict_proba(flat(images))
 
 
+def metric_maps(decoder, z_train, cfg) -> dict:
+    """The maps whose pull-back metrics the geodesics use, as ``cfg.metric`` selects.
+
+    Args:
+      decoder: the mean decoder ``g(z)``.
+      z_train: the encoded training images ``(n, 2)`` (the std's kernel centres).
+      cfg: the config (metric, obs_std, far_std, bandwidth).
+    Returns:
+      ``{suffix: map}``: ``""`` -> ``decoder`` (the mean metric) and ``"_expected"`` ->
+      ``stacked_decoder(decoder, density_std(...))`` (the expected metric).
+    Raises:
+      ConfigError: an unknown ``cfg.metric``.
+    """
+    if cfg.metric not in METRICS:
+        raise ConfigError(f"metric={cfg.metric!r}: choose one of {', '.join(METRICS)}")
+    maps = {}
+    if cfg.metric in ("mean", "both"):
+        maps[""] = decoder
+    if cfg.metric in ("expected", "both"):
+        std = gd.geometry.density_std(z_train, obs_std=cfg.obs_std, far_std=cfg.far_std,
+                                      bandwidth=cfg.bandwidth or None,
+                                      out_shape=jax.eval_shape(decoder, z_train[0]).shape)
+        maps["_expected"] = gd.geometry.stacked_decoder(decoder, std)
+    return maps
+
+
 def digits_geometry(decoder, encode, data: DigitsData, classify, cfg, figures: Path) -> dict:
     """Every number and figure of the experiment, for a trained mean decoder.
 
@@ -193,10 +231,12 @@ def digits_geometry(decoder, encode, data: DigitsData, classify, cfg, figures: P
       data: the train and test splits.
       classify: images -> class probabilities ``(n, 10)``.
       cfg: the config (grid, knn, support, nn_queries, nn_references, pairs, nodes,
-        geodesic_steps, path_points, seed).
+        geodesic_steps, path_points, seed, and :func:`metric_maps`'s keys).
       figures: the folder to draw into.
     Returns:
-      ``{"magnification": {...}, "nn": {...}, "paths": {...}}``.
+      ``{"magnification": {...}, "nn": {...}, "paths": {...}}``; the expected metric's
+      entries have the suffix ``_expected`` (``nn/geodesic_expected``,
+      ``paths/same/geodesic_expected/confidence``, ...).
     """
     rng = np.random.default_rng(cfg.seed)
     z_train, z_test = encode(data.train["x"]), encode(data.test["x"])
@@ -207,27 +247,35 @@ def digits_geometry(decoder, encode, data: DigitsData, classify, cfg, figures: P
     refs = balanced_rows(y_train, cfg.nn_references, rng)
     queries = rng.choice(len(y_test), size=min(cfg.nn_queries, len(y_test)), replace=False)
     opt = dict(nodes=cfg.nodes, steps=cfg.geodesic_steps, optimizer=optax.adam(cfg.geodesic_lr))
-    graph = gd.geometry.latent_graph(decoder, bounds, size=cfg.grid)
-    nn = nearest_neighbour_agreement(decoder, z_test[queries], y_test[queries], z_train[refs],
-                                     y_train[refs], graph=graph, **opt)
+    maps = metric_maps(decoder, z_train, cfg)
     same, different = class_pairs(y_test, cfg.pairs, rng)
     starts = np.concatenate([z_test[same[:, 0]], z_test[different[:, 0]]])
     ends = np.concatenate([z_test[same[:, 1]], z_test[different[:, 1]]])
-    lines, geodesics = interpolants(decoder, starts, ends, graph, **opt)
-    quality = {name: path_quality(decoder, curves, data.train["x"], classify,
-                                  num=cfg.path_points)
-               for name, curves in (("line", lines), ("geodesic", geodesics))}
+    nn, curves = {}, {}
+    for suffix, g in maps.items():
+        graph = gd.geometry.latent_graph(g, bounds, size=cfg.grid)
+        agreement = nearest_neighbour_agreement(g, z_test[queries], y_test[queries],
+                                                z_train[refs], y_train[refs], graph=graph, **opt)
+        nn.update({k if k in ("euclidean", "pairs") else k + suffix: v
+                   for k, v in agreement.items()})
+        curves["line"], curves["geodesic" + suffix] = interpolants(g, starts, ends, graph, **opt)
+    quality = {name: path_quality(decoder, cs, data.train["x"], classify, num=cfg.path_points)
+               for name, cs in curves.items()}
     n = len(same)
     paths = {f"{kind}/{name}/{metric}": float(np.mean(values[rows]))
              for name, q in quality.items() for metric, values in q.items()
              for kind, rows in (("same", slice(0, n)), ("different", slice(n, None)))}
-    gd.geometry.plot_magnification(
-        figures / "magnification.png", decoder, bounds, size=cfg.grid,
-        paths={"geodesic": geodesics[n:n + 4], "straight line": lines[n:n + 4]},
-        points=z_train, labels=y_train,
-        title=f"{data.name}: log10 magnification, geodesics vs straight lines")
+    label = {"line": "straight line", "geodesic": "geodesic",
+             "geodesic_expected": "geodesic (expected metric)"}
+    for suffix, g in maps.items():
+        drawn = {label[k]: cs[n:n + 4] for k, cs in curves.items()}
+        gd.geometry.plot_magnification(
+            figures / f"magnification{suffix}.png", g, bounds, size=cfg.grid, paths=drawn,
+            points=z_train, labels=y_train,
+            title=f"{data.name}: log10 magnification ({'expected' if suffix else 'mean'} "
+                  f"metric), geodesics vs straight lines")
     gd.geometry.plot_strips(figures / "strips.png", decoder,
-                            {"geodesic": geodesics[n], "straight line": lines[n]},
+                            {label[k]: cs[n] for k, cs in curves.items()},
                             num=cfg.path_points, title=f"test {y_test[different[0, 0]]} -> "
                             f"test {y_test[different[0, 1]]}")
     return {"magnification": magnification, "nn": nn, "paths": paths}

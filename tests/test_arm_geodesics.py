@@ -66,7 +66,8 @@ def test_with_the_true_kinematics_as_decoder_only_the_expected_metric_goes_aroun
     from the training joint angles) goes around it."""
     q, x = arm.motions(0, 400, 16, OBSTACLE)
     decoder = arm.arm
-    std = arm.uncertainty_std(q[::2], 0.05, 0.05, 1.0)
+    std = gd.geometry.density_std(q[::2], bandwidth=0.05, obs_std=0.05, far_std=1.0,
+                                  out_shape=(4,))
     z_pairs = arm.inverse_kinematics(arm.pair_poses(OBSTACLE)[..., 2:]).astype(np.float32)
     curves, stats = arm.compare_paths(
         decoder, {"expected": gd.geometry.stacked_decoder(decoder, std), "mean": decoder},

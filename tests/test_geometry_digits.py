@@ -63,9 +63,26 @@ def test_a_flat_decoder_gives_euclidean_nearest_neighbours(P):
     assert out == {"geodesic": 1.0, "euclidean": 1.0, "graph": 1.0, "pairs": 72}
 
 
+def test_the_expected_metric_is_the_mean_decoder_stacked_with_a_density_std(P):
+    """metric=both gives the mean decoder and its stack with a std that is small on the
+    codes and far_std away from them; an unknown metric names the key and its choices."""
+    codes = np.random.default_rng(0).uniform(-1, 1, (200, 2)).astype(np.float32)
+    decoder = lambda u: jnp.tanh(u.sum()) * jnp.ones((3, 3, 1))  # noqa: E731
+    maps = P.metric_maps(decoder, codes, program_config(P, ["far_std=0.5", "metric=both"]))
+    assert list(maps) == ["", "_expected"] and maps[""] is decoder
+    on, far = maps["_expected"](jnp.zeros(2)), maps["_expected"](jnp.array([9.0, 0.0]))
+    assert on.shape == (18,)
+    np.testing.assert_allclose(on[:9], 0.0, atol=1e-6)
+    assert float(on[9:].max()) < 0.07 and np.allclose(far[9:], 0.5, rtol=1e-4)
+    assert list(P.metric_maps(decoder, codes, program_config(P, ["metric=expected"]))) == [
+        "_expected"]
+    with pytest.raises(gd.errors.ConfigError, match="metric='median': choose one of mean"):
+        P.metric_maps(decoder, codes, program_config(P, ["metric=median"]))
+
+
 SMALL = ["steps=1500", "steps_per_call=500", "checkpoint_every=1500", "log_every=500",
          "grid=32", "nn_queries=20", "nn_references=20", "pairs=2", "nodes=8",
-         "geodesic_steps=20", "path_points=6"]
+         "geodesic_steps=20", "path_points=6", "metric=both"]
 
 
 @pytest.mark.slow
@@ -82,7 +99,9 @@ def test_magnification_peaks_on_class_boundaries(P, seed, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())["metrics"]
     m = summary["report/magnification"]
     assert m["mean_ratio"] > 1.2 and m["median_ratio"] > 1.2, m
-    assert set(summary["report/nn"]) == {"geodesic", "euclidean", "graph", "pairs"}
+    assert set(summary["report/nn"]) == {"geodesic", "euclidean", "graph", "pairs",
+                                         "geodesic_expected", "graph_expected"}
+    assert "different/geodesic_expected/confidence" in summary["report/paths"]
     assert summary["report/nn"]["pairs"] == 400
-    for name in ("magnification.png", "strips.png"):
+    for name in ("magnification.png", "magnification_expected.png", "strips.png"):
         assert (run_dir / "figures" / name).stat().st_size > 5_000

@@ -3,6 +3,8 @@ its geodesics, and the tools to find them (Chen et al., arXiv 1711.01204; stochm
 geodesic module, in JAX). See docs/geometry.md.
 
     M = gd.geometry.pullback_metric(decoder, z)                  # J^T J, (d, d)
+    std = gd.geometry.density_std(codes, obs_std=0.05, far_std=1.0, out_shape=(4,))
+    expected = gd.geometry.stacked_decoder(decoder, std)         # the expected metric's map
     best = gd.geometry.geodesic(decoder, z0, z1, nodes=32)       # energy minimisation
     best.length, best.curve.nodes()
     D = gd.geometry.geodesic_distances(decoder, points)          # one compiled vmap
@@ -31,11 +33,12 @@ from gendsl.geometry.plots import (decoded_strip, magnification_grid, plot_magni
 from gendsl.geometry.shooting import (ShotGeodesic, exp_map, geodesic_acceleration, log_map,
                                       metric_acceleration, shoot)
 from gendsl.geometry.stage import geodesic_stage, stage_curves, stage_decoder
+from gendsl.geometry.uncertainty import density_std, median_spacing
 
 __all__ = [
     # the metric
     "pullback_metric", "metric_vector_product", "jacobian", "magnification_factor",
-    "stochastic_metric", "stacked_decoder",
+    "stochastic_metric", "stacked_decoder", "density_std", "median_spacing",
     # curves
     "DiscreteCurve", "CubicSpline", "NeuralCurve", "discrete_curve", "cubic_spline",
     "neural_curve", "spline_basis", "velocity", "energy", "length",
