@@ -91,6 +91,16 @@ def check_steps(steps):
     return int(steps)
 
 
+def _stores_value_and_grad(state) -> bool:
+    """Whether an optimizer's state holds the value and gradient at the point its last
+    update moved to (optax's line searches do: ``optax.value_and_grad_from_state``)."""
+    try:
+        return (optax.tree.get(state, "value") is not None
+                and optax.tree.get(state, "grad") is not None)
+    except (KeyError, ValueError):  # several entries of that name: do not guess
+        return False
+
+
 def minimize_energy(g, curve, *, steps: int = 200, optimizer=None, tol: float = 1e-4,
                     num: int | None = None) -> Geodesic:
     """Minimises ``energy(g, curve)`` over ``curve.params`` (the ends stay pinned).
@@ -123,25 +133,30 @@ def minimize_energy(g, curve, *, steps: int = 200, optimizer=None, tol: float = 
     def gmax(grad):
         return jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in jax.tree.leaves(grad)]))
 
+    start = curve.params
+    state0 = opt.init(start)
+    stored = _stores_value_and_grad(state0)
+
     def cond(carry):
-        _, _, i, _, gm = carry
-        return (i < steps) & (gm >= tol)
+        _, _, i, _, grad = carry
+        return (i < steps) & (gmax(grad) >= tol)
 
     def body(carry):
-        params, state, i, _, _ = carry
-        value, grad = value_and_grad(params)
+        params, state, i, value, grad = carry
         updates, state = opt.update(grad, state, params, value=value, grad=grad,
                                     value_fn=loss)
         params = optax.apply_updates(params, updates)
-        new_value, new_grad = value_and_grad(params)
-        return params, state, i + 1, new_value, gmax(new_grad)
+        if stored:  # the line search evaluated the new point: reuse its value and grad
+            value, grad = optax.tree.get(state, "value"), optax.tree.get(state, "grad")
+        else:
+            value, grad = value_and_grad(params)
+        return params, state, i + 1, value, grad
 
-    start = curve.params
     value0, grad0 = value_and_grad(start)
-    carry = (start, opt.init(start), jnp.asarray(0), value0, gmax(grad0))
-    params, _, i, value, gm = jax.lax.while_loop(cond, body, carry)
+    carry = (start, state0, jnp.asarray(0), value0, grad0)
+    params, _, i, value, grad = jax.lax.while_loop(cond, body, carry)
     best = dataclasses.replace(curve, params=params)
-    return Geodesic(best, value, length(g, best, num=num), i, gm, value0)
+    return Geodesic(best, value, length(g, best, num=num), i, gmax(grad), value0)
 
 
 @functools.partial(jax.jit, static_argnames=("static", "optimizer", "num"))
