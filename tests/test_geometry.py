@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 import gendsl as gd
 from gendsl import geometry as G
@@ -264,6 +265,74 @@ def test_exp_of_log_returns_to_the_end_point():
     np.testing.assert_allclose(G.exp_map(sphere, Z0, v, steps=64), Z1, atol=0.02)
 
 
+
+# --- compile once ----------------------------------------------------------------------
+
+def test_a_repeated_geodesic_call_compiles_nothing_and_gives_the_same_result():
+    traces = []
+
+    def counted(z):
+        traces.append(1)  # runs only while the solver is being traced
+        return sphere(z)
+
+    first = G.geodesic(counted, Z0, Z1, nodes=8, steps=40)
+    n = len(traces)
+    again = G.geodesic(counted, Z0, Z1, nodes=8, steps=40)
+    other = G.geodesic(counted, Z1, Z0, nodes=8, steps=60, tol=1e-5)  # new ends, steps, tol
+    assert n > 0 and len(traces) == n
+    for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(again)):
+        np.testing.assert_array_equal(a, b)
+    line = G.discrete_curve(Z0, Z1, 8)
+    fresh = jax.jit(lambda c: G.minimize_energy(sphere, c, steps=40))(line)
+    np.testing.assert_allclose(first.curve.nodes(), fresh.curve.nodes(), rtol=1e-5, atol=1e-6)
+    assert int(first.steps) == int(fresh.steps) and int(other.steps) > 0
+    assert float(other.length) == pytest.approx(float(first.length), rel=1e-3)
+
+
+class TanhDecoder(nnx.Module):
+    """A small NNX decoder R^2 -> R^5 that counts how often it is traced."""
+
+    def __init__(self, traces, *, rngs):
+        self.linear = nnx.Linear(2, 5, rngs=rngs)
+        self.traces = traces
+
+    def __call__(self, z):
+        self.traces.append(1)
+        return jnp.tanh(self.linear(z))
+
+
+def test_a_module_decoders_parameters_are_arguments_not_baked_in_constants():
+    traces = []
+    a = TanhDecoder(traces, rngs=nnx.Rngs(0))
+    b = TanhDecoder(traces, rngs=nnx.Rngs(1))
+    z0, z1 = jnp.array([-1.0, 0.5]), jnp.array([1.0, -0.5])
+    on_a = G.geodesic(a, z0, z1, nodes=8, steps=50)
+    n = len(traces)
+    on_b = G.geodesic(b, z0, z1, nodes=8, steps=50)
+    assert n > 0 and len(traces) == n  # one structure: one compile
+    line = G.discrete_curve(z0, z1, 8)
+    for module, got in [(a, on_a), (b, on_b)]:
+        want = G.minimize_energy(module, line, steps=50)
+        np.testing.assert_allclose(got.energy, want.energy, rtol=1e-5)
+    assert abs(float(on_a.energy) - float(on_b.energy)) > 1e-3
+
+
+@pytest.mark.slow
+def test_a_repeated_distance_matrix_compiles_nothing_and_chunks_agree():
+    traces = []
+
+    def counted(z):
+        traces.append(1)
+        return sphere(z)
+    pts = jax.random.normal(jax.random.key(3), (5, 2))
+    whole = G.geodesic_distances(counted, pts, nodes=8, steps=60)
+    n = len(traces)
+    again = G.geodesic_distances(counted, pts + 0.1, nodes=8, steps=60)
+    assert n > 0 and len(traces) == n
+    chunked = G.geodesic_distances(counted, pts, nodes=8, steps=60, batch_size=3)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-4)
+    assert not np.allclose(again, whole)
+
 # --- graph initialisation ----------------------------------------------------------------
 
 def wall(z):
@@ -308,6 +377,8 @@ def test_the_grid_graph_on_a_flat_decoder_gives_output_distances():
     (lambda: G.latent_graph(sphere, [(-1, 1), (-1, 1)], size=5).nearest(jnp.array([0., 4.])),
      "outside the grid"),
     (lambda: G.geodesic_distances(sphere, jnp.zeros(3)), "points has shape"),
+    (lambda: G.geodesic_distances(sphere, jnp.zeros((3, 2)), batch_size=0), "batch_size=0"),
+    (lambda: G.geodesic(sphere, jnp.zeros(2), jnp.ones(2), steps=-1), "steps=-1"),
 ])
 def test_bad_arguments_raise_a_geometry_error_naming_them(call, match):
     with pytest.raises(GeometryError, match=match):
