@@ -329,8 +329,9 @@ def test_a_repeated_distance_matrix_compiles_nothing_and_chunks_agree():
     n = len(traces)
     again = G.geodesic_distances(counted, pts + 0.1, nodes=8, steps=60)
     assert n > 0 and len(traces) == n
-    chunked = G.geodesic_distances(counted, pts, nodes=8, steps=60, batch_size=3)
-    np.testing.assert_allclose(chunked, whole, rtol=1e-4)
+    for batch_size in (3, 1):  # vmapped chunks of 3 (and a remainder); one by one
+        chunked = G.geodesic_distances(counted, pts, nodes=8, steps=60, batch_size=batch_size)
+        np.testing.assert_allclose(chunked, whole, rtol=1e-4)
     assert not np.allclose(again, whole)
 
 # --- graph initialisation ----------------------------------------------------------------

@@ -40,6 +40,8 @@ def _lengths(static, arrays, a, b, template, key, steps, tol, *, kind, nodes, op
 
     if batch_size is None:
         return jax.vmap(one)((a, b))
+    if batch_size == 1:  # a scan of unbatched solves: no vmapped while_loop at all
+        return jax.lax.map(one, (a, b))
     return jax.lax.map(one, (a, b), batch_size=batch_size)
 
 
@@ -63,9 +65,10 @@ def geodesic_distances(g, points, others=None, *, curve="discrete", nodes: int =
       num: how many points to measure a continuous curve's energy at.
       key: the neural curve's PRNG key.
       batch_size: None (default) vmaps over all pairs at once, so every pair runs as
-        many updates as the slowest; an int vmaps over chunks of that many pairs, run
-        one after another (``jax.lax.map``) inside the same compiled program, so each
-        chunk stops with its own slowest pair.
+        many updates (and line-search steps) as the slowest; an int vmaps over chunks
+        of that many pairs, run one after another (``jax.lax.map``) inside the same
+        compiled program, so each chunk stops with its own slowest pair; 1 solves the
+        pairs one after another, unbatched (the fastest on a few CPU cores).
     Returns:
       The distance matrix (a jax array).
     Raises:
