@@ -21,8 +21,9 @@ the compiler for ``--train-steps`` steps (seeded), its decoder ``z -> sigmoid(De
   rounds: the matrix vmapped over all pairs at once, in vmapped chunks of 10 pairs,
   pair by pair (``batch_size=1``: ``lax.map`` runs each pair's own ``while_loop``), and
   a Python loop over ``geodesic()`` calls; per-pair time and the median over rounds of
-  each side's per-pair time over the loop's. The full matrix above runs with the
-  fastest chunking found here unless ``--batch-size`` says otherwise.
+  each side's per-pair time over the loop's. The full matrix above runs pair by pair
+  (``--batch-size 1``, the fastest here on 2 CPU cores; ``auto`` takes the fastest
+  chunking of this section).
 
 The machine is shared: the load average is sampled around every measurement.
 Prints the table and writes benchmarks/results/geometry.json.
@@ -220,7 +221,7 @@ def distance_matrix(g, latents, s, batch_size, load, clock: CompileClock) -> dic
             "median_geodesic_over_euclidean": float(jnp.median(d / euclid))}
 
 
-def measure(settings: dict, batch_size="auto") -> dict:
+def measure(settings: dict, batch_size=1) -> dict:
     """Trains the decoder and runs every section.
 
     Args:
@@ -234,8 +235,13 @@ def measure(settings: dict, batch_size="auto") -> dict:
     clock = CompileClock()
     load = [os.getloadavg()[0]]
     g, latents, train_s = train_decoder(s["train_steps"])
+    print(f"trained the decoder in {train_s:.1f} s", flush=True)
     single = single_geodesics(g, latents, s, load)
+    print("geodesic rows done", flush=True)
     chunks = chunking(g, latents, s, load)
+    print("chunking rows: ms per pair " + ", ".join(
+        f"{name} {row['ms_per_pair']['median']:.1f}" for name, row in chunks["rows"].items()),
+        flush=True)
     if batch_size == "auto":
         fastest = min((r["ms_per_pair"]["median"], name) for name, r in chunks["rows"].items()
                       if r["batch_size"] != "loop")[1]
@@ -291,9 +297,10 @@ def main(argv=None) -> dict:
     for name in ("train_steps", "pairs", "repeats", "points", "subset", "rounds"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
                             help=f"default {FULL[name]} ({QUICK[name]} with --quick)")
-    parser.add_argument("--batch-size", default="auto",
-                        help="the full matrix's batch_size: an int, 'none' (all pairs at "
-                             "once) or 'auto' (the fastest of the chunking rows; default)")
+    parser.add_argument("--batch-size", default="1",
+                        help="the full matrix's batch_size: an int (default 1, pair by pair), "
+                             "'none' (all pairs at once) or 'auto' (the fastest of the "
+                             "chunking rows)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "geometry.json"))
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
