@@ -38,6 +38,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -49,6 +50,9 @@ from flax import nnx
 
 import gendsl as gd
 from gendsl.run import build_experiment, load_program_file, program_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sampling import CompileCounter  # noqa: E402  (the benchmarks' compile counter)
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_S = 1.0
@@ -90,19 +94,6 @@ def train_decoder(steps: int, seed: int = 0):
     mean, _ = compiled.apply(state, "E", jnp.asarray(test["x"]))
     decoder = Decoder(compiled.module(state, "Dec"))
     return decoder, jax.block_until_ready(mean), time.perf_counter() - t0
-
-
-class CompileClock:
-    """Counts XLA backend compilations (``jax.monitoring`` duration events)."""
-
-    EVENT = "/jax/core/compile/backend_compile_duration"
-
-    def __init__(self):
-        self.backend_compiles = 0
-        jax.monitoring.register_event_duration_secs_listener(self._listen)
-
-    def _listen(self, event, duration, **kwargs):
-        self.backend_compiles += event == self.EVENT
 
 
 def _timed(fn):
@@ -194,7 +185,7 @@ def chunking(g, latents, s, load) -> dict:
                                                                 / reference)))}
 
 
-def distance_matrix(g, latents, s, batch_size, load, clock: CompileClock) -> dict:
+def distance_matrix(g, latents, s, batch_size, load, clock: CompileCounter) -> dict:
     """The full ``points x points`` matrix, called twice: the first call compiles, the
     second reuses the compiled program; compile time = first call - second call."""
     n = s["points"]
@@ -203,13 +194,13 @@ def distance_matrix(g, latents, s, batch_size, load, clock: CompileClock) -> dic
     def call():
         return gd.geometry.geodesic_distances(g, a, b, nodes=s["nodes"], steps=s["steps"],
                                               tol=s["tol"], batch_size=batch_size)
-    compiles = clock.backend_compiles
+    compiles = clock.count
     load.append(os.getloadavg()[0])
     d, first = _timed(call)
-    compiles_first = clock.backend_compiles - compiles
+    compiles_first = clock.count - compiles
     load.append(os.getloadavg()[0])
     again, wall = _timed(call)
-    compiles_second = clock.backend_compiles - compiles - compiles_first
+    compiles_second = clock.count - compiles - compiles_first
     load.append(os.getloadavg()[0])
     euclid = jnp.linalg.norm(a[:, None] - b[None], axis=-1)
     return {"points": n, "pairs": n * n, "batch_size": batch_size, "first_call_s": first,
@@ -232,7 +223,7 @@ def measure(settings: dict, batch_size=1) -> dict:
       The results (see the module docstring).
     """
     s = settings
-    clock = CompileClock()
+    clock = CompileCounter()
     load = [os.getloadavg()[0]]
     g, latents, train_s = train_decoder(s["train_steps"])
     print(f"trained the decoder in {train_s:.1f} s", flush=True)
