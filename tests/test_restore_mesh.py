@@ -45,7 +45,10 @@ COMMON = textwrap.dedent("""
                       progress=False, evaluate=lambda *a: {{}}, num_eval_samples=16)
 
     def flat(tree):
-        leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+        # {{path: leaf}}, typed PRNG keys as their raw key data
+        def data(a):
+            return jax.random.key_data(a) if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key) else a
+        leaves = jax.tree_util.tree_flatten_with_path(jax.tree.map(data, tree))[0]
         return {{jax.tree_util.keystr(p): leaf for p, leaf in leaves}}
 """)
 
@@ -53,11 +56,17 @@ WRITE = COMMON + textwrap.dedent("""
     for n in (8, 2):
         c = gd.compile(program(), mesh=gd.data_parallel(n))
         state = fit(c, work / f"from{{n}}", 4).state
-        tree = jax.tree.map(lambda a: jax.random.key_data(a) if jnp_key(a) else a, state.tree())
-        np.savez(work / f"from{{n}}.npz", **{{k: np.asarray(v) for k, v in flat(tree).items()}})
-""").replace("jnp_key(a)", "jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)")
+        np.savez(work / f"from{{n}}.npz", **{{k: np.asarray(v) for k, v in flat(state.tree()).items()}})
+""")
 
 RESTORE = COMMON + textwrap.dedent("""
+    import logging
+    logged = []
+    class Keep(logging.Handler):
+        def emit(self, record):
+            logged.append(record.getMessage())
+    logging.getLogger("gendsl.run").addHandler(Keep())
+    logging.getLogger("gendsl.run").setLevel(logging.INFO)
     key = jax.random.key(0)
     out = []
     for saved, n in ((8, 1), (8, 2), (8, 4), (2, 8)):
@@ -66,9 +75,7 @@ RESTORE = COMMON + textwrap.dedent("""
         abstract = c.abstract_state(key, source.batch(0))
         with CheckpointStore(work / f"from{{saved}}" / "checkpoints", read_only=True) as store:
             tree, meta = store.restore(store.latest(), abstract.tree())
-        restored = flat(jax.tree.map(
-            lambda a: jax.random.key_data(a) if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key) else a,
-            tree))
+        restored = flat(tree)
         expected = np.load(work / f"from{{saved}}.npz")
         replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
         out.append({{
@@ -88,6 +95,7 @@ RESTORE = COMMON + textwrap.dedent("""
             final = result.state.params["D"]["out"]["kernel"]
             out[-1].update({{
                 "resumed": result.resumed, "start": result.start_step, "step": result.step,
+                "logged": [m for m in logged if m.startswith("resuming")][-1],
                 "final_devices": len(final.sharding.device_set),
                 "finite": bool(np.isfinite(np.asarray(final)).all()),
                 "moved": not np.array_equal(np.asarray(final),
@@ -126,3 +134,5 @@ def test_checkpoint_restores_onto_other_meshes_and_trains_on(tmp_path):
         where = f"{r['saved']} -> {r['n']} devices"
         assert (r["resumed"], r["start"], r["step"]) == (True, 4, 6), where
         assert r["final_devices"] == r["n"] and r["finite"] and r["moved"], where
+        assert r["logged"].endswith(f"(written on {r['saved']} devices, 1 process; "
+                                    f"restored onto {r['n']} devices, 1 process)"), where
