@@ -1,4 +1,10 @@
-"""User arrays as a source: a ``.npy`` file, a ``.npz`` file or an in-memory mapping."""
+"""User arrays as a source: a ``.npy`` file, a ``.npz`` file or an in-memory mapping.
+
+A ``.npy`` file is opened memory-mapped (``np.load(path, mmap_mode="r")``) and never read
+whole: batches read their rows (:func:`~gendsl.datasets.array_source.read_rows`), cast
+them and check them for non-finite values, so the file may be larger than memory. A
+``.npz`` archive (a zip, which cannot be mapped) and a mapping are held in memory.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gendsl.datasets.array_source import ArraySource, frozen_fields
+from gendsl.datasets.array_source import ArraySource, frozen_fields, served_dtype
 from gendsl.datasets.source import check_batch_size, check_index
 from gendsl.errors import DataError
 
@@ -36,7 +42,7 @@ def _load(path: Path) -> dict[str, np.ndarray]:
         )
     try:
         if suffix == ".npy":
-            return {"x": np.load(path, allow_pickle=False)}
+            return {"x": np.load(path, mmap_mode="r", allow_pickle=False)}
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
@@ -47,19 +53,22 @@ def _load(path: Path) -> dict[str, np.ndarray]:
 
 
 def _as_field(name: str, value, copy: bool) -> np.ndarray:
-    """``value`` as an array of a JAX-friendly dtype that the caller alone holds."""
-    array = np.array(value, copy=True) if copy else np.asarray(value)
+    """``value`` as an array of a JAX-friendly dtype that the caller alone holds; a
+    memory-mapped array is checked but kept as it is (its rows are cast as they are
+    read)."""
+    mapped = isinstance(value, np.memmap)
+    array = value if mapped else np.array(value, copy=True) if copy else np.asarray(value)
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise DataError(f"field {name!r} has dtype {array.dtype}; fields must be numeric or bool arrays.")
     if array.ndim == 0:
         raise DataError(f"field {name!r} is a scalar; fields need a leading example axis.")
-    if array.dtype == np.float64:
-        return array.astype(np.float32)
-    if array.dtype.kind in "iu" and array.dtype.itemsize == 8:
-        if array.size and (array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max):
-            raise DataError(f"field {name!r} holds 64-bit integers outside the int32 range; JAX works in int32 by default.")
-        return array.astype(np.int32)
-    return array
+    if mapped:  # a view: freezing it leaves the caller's memmap writable
+        return array.view()
+    dtype = served_dtype(array.dtype)
+    if dtype.kind in "iu" and dtype != array.dtype and array.size and (
+            array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max):
+        raise DataError(f"field {name!r} holds 64-bit integers outside the int32 range; JAX works in int32 by default.")
+    return array.astype(dtype, copy=False)
 
 
 def check_finite(name: str, array: np.ndarray, origin: str) -> None:
@@ -122,6 +131,11 @@ def arrays(
     Rows with NaN or infinite values are refused (a NaN batch makes a step non-finite,
     and such steps are skipped), unless ``allow_nonfinite=True``.
 
+    A ``.npy`` file, and any ``np.memmap`` in a mapping, is memory-mapped rather than
+    read: each batch reads only its rows, so the data may be larger than memory. Its
+    rows are cast, and checked for NaN or infinite values, as batches read them (a
+    ``DataError`` then comes from the batch that reads such a row).
+
     Args:
       path_or_mapping: a ``.npy`` file (one field, ``"x"``), a ``.npz`` file (one field
         per key) or a mapping ``{field: array}``.
@@ -137,7 +151,7 @@ def arrays(
       DataError: the file is missing or not a valid ``.npy``/``.npz`` file; a field is
         missing, not numeric, a scalar, or of another length than the rest; or a float
         field has NaN or infinite rows (the message names them) and ``allow_nonfinite``
-        is False.
+        is False (for a memory-mapped field, from the batch that reads them).
 
     >>> src = arrays({"x": np.zeros((10, 2)), "y": np.arange(10)}, batch_size=4)
     >>> {k: v.shape for k, v in src.batch(0).items()}, src.sample_kind
@@ -167,7 +181,8 @@ def arrays(
     n = next(iter(lengths.values()))
     if n == 0:
         raise DataError(f"{origin} has no examples (leading length 0).")
-    if not allow_nonfinite:
+    mapped = any(isinstance(a, np.memmap) for a in converted.values())
+    if not allow_nonfinite and not mapped:  # a mapped file's rows are checked as read
         for name, array in converted.items():
             check_finite(name, array, origin)
     kind, image_shape = infer_sample_kind(converted.get("x"))
@@ -178,4 +193,5 @@ def arrays(
         sample_kind=kind,
         image_shape=image_shape,
         name="arrays" if copy else Path(path_or_mapping).name,
+        check_rows=mapped and not allow_nonfinite,
     )

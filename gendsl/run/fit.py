@@ -34,7 +34,7 @@ from gendsl.run.loop import TrainingLoop
 from gendsl.run.metrics_log import MetricsLog
 from gendsl.run.resume import restore_latest
 from gendsl.run.run_dir import prepare_run_dir
-from gendsl.run.run_info import write_json
+from gendsl.run.run_info import device_layout, write_json
 from gendsl.run.sample_files import keep_samples_until
 from gendsl.run.segments import segments
 from gendsl.run.settings import RUN_MANAGEMENT_KEYS, LoopSettings
@@ -140,6 +140,28 @@ def _identity_changes(run_dir: Path, store: CheckpointStore, config: Mapping[str
         if name not in changes and old is not None and old != new:
             changes[name] = (old, new)
     return dict(sorted(changes.items()))
+
+
+def _layout_change(metadata: Mapping[str, Any], compiled: Stepper) -> str:
+    """``" (written on 8 devices, 1 process; restored onto 2 devices, 1 process)"``
+    when the checkpoint was written on another device layout than the run's now, else
+    ``""`` (also for checkpoints that do not record theirs). Never refused: Orbax
+    restores onto the new mesh's shardings.
+
+    >>> class OneDevice: mesh = None
+    >>> _layout_change({"devices": 8, "processes": 1}, OneDevice())
+    ' (written on 8 devices, 1 process; restored onto 1 device, 1 process)'
+    >>> _layout_change({"devices": 1, "processes": 1}, OneDevice())
+    ''
+    """
+    now = device_layout(getattr(compiled, "mesh", None))
+    then = {k: metadata.get(k) for k in now}
+    if None in then.values() or then == now:
+        return ""
+    def words(layout: Mapping[str, Any]) -> str:
+        d, p = layout["devices"], layout["processes"]
+        return f"{d} device{'s' * (d != 1)}, {p} process{'es' * (p != 1)}"
+    return f" (written on {words(then)}; restored onto {words(now)})"
 
 
 def _newest_metadata(store: CheckpointStore) -> dict[str, Any]:
@@ -264,8 +286,8 @@ def fit(
                     "run directory."
                 )
             if restored:  # once it is known to go on (errors come as one message)
-                logger.info("resuming from the checkpoint at step %d in %s", start,
-                            store.directory)
+                logger.info("resuming from the checkpoint at step %d in %s%s", start,
+                            store.directory, _layout_change(restored[1], compiled))
             finished = _finished_summary(run_dir, compiled.fingerprint, start) if (
                 restored and start == settings.steps) else None
             if finished is not None:  # nothing to do: leave the run directory as it was

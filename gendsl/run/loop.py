@@ -30,7 +30,7 @@ from gendsl.run.plots import sample_kind, save_sample_plot
 from gendsl.run.progress import Progress
 from gendsl.run.resume import STATE_LAYOUT
 from gendsl.run.sample_files import sample_path
-from gendsl.run.run_info import gendsl_version, write_json
+from gendsl.run.run_info import device_layout, gendsl_version, write_json
 from gendsl.run.schedule import chunk_end, crosses_multiple
 from gendsl.run.segments import Segment, segment_at
 from gendsl.run.settings import LoopSettings
@@ -216,6 +216,7 @@ class TrainingLoop:
                 "steps_per_call": s.steps_per_call,
                 "seed": s.seed,
                 "gendsl_version": gendsl_version(),
+                **device_layout(getattr(self.stepper, "mesh", None)),
             },
         )
 

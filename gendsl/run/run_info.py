@@ -29,3 +29,18 @@ def write_json(path: str | Path, value: Any) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
     partial.replace(path)
+
+
+def device_layout(mesh: Any) -> dict[str, int]:
+    """``{"devices": ..., "processes": ...}``: how many devices the run's mesh spans (1
+    without a mesh) and how many processes take part. Recorded with every checkpoint for
+    information only: a checkpoint restores onto any other layout (see
+    docs/distributed.md), so a change is never refused.
+
+    >>> device_layout(None)["devices"]
+    1
+    """
+    import jax
+
+    devices = 1 if mesh is None else int(mesh.devices.size)
+    return {"devices": devices, "processes": jax.process_count()}
