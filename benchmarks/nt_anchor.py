@@ -116,8 +116,10 @@ class Anchor:
         self.timeout = timeout
         self.proc = None
         self.info: dict = {}
+        self.prepared: Optional[str] = None  # the workload the live process has ready
 
     def _start(self) -> None:
+        self.prepared = None
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.stderr, text=True, env=dict(os.environ))
@@ -141,6 +143,7 @@ class Anchor:
         if line is None:
             rc = self.proc.wait()
             tail = self._stderr_tail().strip().splitlines()
+            self.stderr.close()
             self.proc = None
             raise AnchorUnavailable(_died(rc) + (f"; last stderr: {tail[-1][:200]}" if tail else ""))
         return json.loads(line)
@@ -156,12 +159,19 @@ class Anchor:
         return self._reply()
 
     def prepare(self, workload: str) -> Optional[str]:
-        """Compile and warm up ``workload``; returns None when ready, else why not."""
+        """Compile and warm up ``workload`` (unless the live process has it ready already);
+        returns None when ready, else why not."""
+        if self.proc is not None and self.prepared == workload:
+            return None
+        self.prepared = None
         try:
             reply = self._request(op="prepare", workload=workload)
         except AnchorUnavailable as e:
             return str(e)
-        return None if reply.get("ok") else reply.get("error", "anchor refused the workload")
+        if not reply.get("ok"):
+            return reply.get("error", "anchor refused the workload")
+        self.prepared = workload
+        return None
 
     def time_once(self) -> float:
         """Seconds of one run of the prepared workload (timed inside the anchor).
@@ -185,6 +195,7 @@ class Anchor:
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()
+        self.stderr.close()
         self.proc = None
 
 

@@ -168,7 +168,7 @@ def test_parse_workload_takes_any_size_and_names_unknown_networks():
 
 
 FAKE_SERVER = """
-import json, os, signal, sys
+import json, os, signal, sys, time
 sys.path.insert(0, {bench!r})
 from nt_anchor_server import parse_workload
 log = open({log!r}, "a")
@@ -184,6 +184,8 @@ for line in sys.stdin:
         except ValueError as e:
             print(json.dumps({{"ok": False, "error": str(e)}}), flush=True)
             continue
+        if w["n"] == 4000:
+            time.sleep(60)  # a hung compile
         if w["n"] > 4096:
             os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
         print(json.dumps({{"ok": True, "compile_s": 0.0}}), flush=True)
@@ -203,6 +205,8 @@ def test_sizes_pass_through_to_the_anchor_and_a_failure_is_said_in_the_row(tmp_p
         assert row["speedup"] == pytest.approx(4.0) and len(row["ratios"]) == 3
         assert "anchor_note" not in row and len(row["load_before"]) == 3
         assert '"workload": "kernel/fc3/n=777"' in log.read_text()
+        nt_anchor.measure_row({}, gendsl_once, anchor, "kernel/fc3/n=777", pairs=1)
+        assert log.read_text().count('"prepare"') == 1  # still ready: not prepared again
 
         unknown = nt_anchor.measure_row({}, gendsl_once, anchor, "kernel/resnet/n=64", 2)
         assert "speedup" not in unknown and "no network 'resnet'" in unknown["anchor_note"]
@@ -213,6 +217,10 @@ def test_sizes_pass_through_to_the_anchor_and_a_failure_is_said_in_the_row(tmp_p
 
         again = nt_anchor.measure_row({}, gendsl_once, anchor, "kernel/fc3/n=64", 1)
         assert again["speedup"] == pytest.approx(4.0)  # a fresh anchor process
+
+        anchor.timeout = 1.0
+        hung = nt_anchor.measure_row({}, gendsl_once, anchor, "kernel/fc3/n=4000", 1)
+        assert "timed out after 1 s" in hung["anchor_note"]
     finally:
         anchor.close()
 
