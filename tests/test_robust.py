@@ -357,6 +357,7 @@ def test_robust_l1_study_help_says_the_whole_claim():
     text = " ".join(_study().build_parser().format_help().split())
     assert "needs an L1 penalty in high dimension (Xing, Song & Cheng, AISTATS 2021)" in text
     assert "Writes OUT/robust_l1_study.png" in text
+    assert "d = 5 n (the dimension grows with the sample)" in text
 
 
 def _run_program(name, tmp_path, *overrides):
@@ -395,15 +396,21 @@ def test_low_dimension_adversarial_training_approaches_the_minimal_risk():
 
 
 @pytest.mark.slow
-def test_high_dimension_l1_lowers_the_adversarial_risk_and_keeps_improving():
-    high = _study().high_dimension([100, 400], seeds=[0, 1])
+def test_high_dimension_without_l1_is_inconsistent_and_with_l1_is_not():
+    """d = 5 n grows with n (5-sparse truth, l_2 attack, eps = 0.1): unpenalised
+    adversarial training's excess risk stays near 4 (the risk of theta = 0 is 5.25, the
+    minimum 0.476), while the L1 estimator's falls from about 0.9 to 0.06. Measured:
+    every assertion holds in 2 of 2 seeds here and in 4 of 4 at n = 50 .. 400 in
+    robust_l1_study.py (excesses 4.1-4.3 against 0.03-0.06 at n = 400)."""
+    high = _study().high_dimension([50, 200], seeds=[0, 1], norm="2")
     rows = {(r["n"], r["seed"]): r for r in high["rows"]}
+    excess = lambda key, n, seed: rows[n, seed][key] - high["min_adv_risk"]
     for seed in (0, 1):
-        small, large = rows[100, seed], rows[400, seed]
-        assert small["l1"] < small["unpenalised"] - 0.2
-        assert large["l1"] < small["l1"]
-        assert small["zeros_l1"] > 400 and small["zeros_unpenalised"] == 0
-    assert all(r["l1"] > high["min_adv_risk"] for r in high["rows"])
+        assert rows[200, seed]["d"] == 1000
+        assert excess("unpenalised", 200, seed) > max(2.0, 0.8 * excess("unpenalised", 50, seed))
+        assert excess("l1", 200, seed) < 0.5 * excess("l1", 50, seed)
+        assert excess("l1", 200, seed) < 0.15
+        assert rows[200, seed]["zeros_l1"] > 900 and rows[200, seed]["zeros_unpenalised"] == 0
 
 
 @pytest.mark.parametrize("method", ["closed_form", "pgd"])
