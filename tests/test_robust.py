@@ -443,3 +443,37 @@ def test_pgd_from_a_random_start_stays_within_the_ball():
         _, _, started = _value(gd.mean(adversarial(loss, 0.3, norm, method="pgd", steps=20,
                                                    random_start=True)), w, batch)
         assert 0.9 * exact < started <= exact * (1 + 1e-5)
+
+
+def _claim():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "claims" / "robust_l1.py"
+    spec = importlib.util.spec_from_file_location("claim_robust_l1", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_robust_claim_verdicts_follow_the_measurements():
+    """The report's verdicts are computed from the rows, seed by seed."""
+    claim = _claim()
+    assert claim.NAME == "robust_l1" and callable(claim.run)
+    low = {"min_adv_risk": 1.0, "rows": [
+        {"n": 200, "seed": s, "adversarial": 1.01, "least_squares": 1.02} for s in (0, 1)] + [
+        {"n": 2000, "seed": 0, "adversarial": 1.002, "least_squares": 1.02},
+        {"n": 2000, "seed": 1, "adversarial": 1.008, "least_squares": 1.02}]}
+    high = {"norm": "2", "min_adv_risk": 0.5, "rows": [
+        {"n": 50, "seed": 0, "unpenalised": 4.5, "l1": 1.4},
+        {"n": 200, "seed": 0, "unpenalised": 4.6, "l1": 0.55},     # inconsistent vs consistent
+        {"n": 50, "seed": 1, "unpenalised": 4.5, "l1": 1.4},
+        {"n": 200, "seed": 1, "unpenalised": 1.0, "l1": 0.55}]}    # unpenalised fell too
+    sweep = {"rows": [{"n": 100, "seed": 0, "adv_risk": 0.9}, {"n": 1000, "seed": 0, "adv_risk": 0.83}],
+             "reference": {0: 0.82}, "linear_min": 0.833, "n_ref": 10_000}
+    digits = [{"activation": a, "l1": l, "seed": 0,
+               "robust_acc": {"0": 0.97, "0.1": acc}}
+              for a, l, acc in (("relu", 0.0, 0.6), ("relu", 0.05, 0.6),
+                                ("softplus", 0.0, 0.7), ("softplus", 0.05, 0.6))]
+    rows = claim.verdicts(low, [high], sweep, digits, {k: None for k in ("high", "two_layer", "digits")})
+    assert [r["verdict"] for r in rows] == ["partly", "partly", "reproduced", "partly"]
+    assert [r["seeds"] for r in rows[:3]] == ["1 of 2", "1 of 2", "1 of 1"]

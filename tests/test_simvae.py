@@ -105,9 +105,19 @@ def _assert_recovered(m, names, corr):
 
 
 @pytest.mark.slow
-def test_simvae_blobs_recovers_position_and_width(tmp_path):
-    _assert_recovered(*_recover("simvae_blobs", tmp_path, "decoder_steps=1500",
-                                "encoder_steps=1500"))
+def test_simvae_blobs_recovers_from_noisy_observations_degrading_gracefully(tmp_path):
+    """Stage 2 on 2,000 fixed "real" observations (the observations= path): at noise 0.05
+    every parameter is recovered (R^2 >= 0.95, one latent each); at noise 0.5 (half the
+    blob's peak) recovery is worse by a margin but still one to one with R^2 >= 0.6.
+    Measured at these settings: worst R^2 0.985 / 0.791 (seed 0) and 0.986 / 0.785
+    (seed 1), |r| >= 0.88 at noise 0.5: 2 of 2 seeds pass."""
+    common = ("decoder_steps=1000", "encoder_steps=1000", "num_real=2000")
+    low = _recover("simvae_blobs", tmp_path / "low", *common, "real_noise=0.05")
+    high = _recover("simvae_blobs", tmp_path / "high", *common, "real_noise=0.5")
+    _assert_recovered(*low)
+    worst = lambda m: min(m[0][f"r2/{n}"] for n in m[1])
+    assert 0.6 <= worst(high) < worst(low) - 0.05
+    assert np.all(np.abs(high[2]).max(0) > 0.8) and high[0]["one_to_one"] > 0.5
 
 
 @pytest.mark.slow
@@ -172,3 +182,18 @@ def test_simvae_claim_verdicts_follow_the_measurements():
     noisy[0]["r2"] = [0.2] * 3                           # better with more noise
     assert claim.verdicts(base[:2], noisy, None)[1]["verdict"] == "not"
     assert claim.verdicts(base[:2], noisy, None)[0]["verdict"] == "reproduced"
+
+
+@pytest.mark.slow
+def test_joint_vae_on_the_blob_simulator_encodes_the_parameters_entangled(tmp_path):
+    """The baseline SimVAE's disentanglement is measured against: encoder and decoder
+    trained together on the ELBO of the same simulator outputs (2,000 steps). No
+    one-to-one map between latents and parameters exists (score < 0.3), some parameter
+    has no latent with |r| > 0.9 (SimVAE: 0.99 for every parameter, the test above),
+    yet the latents carry the parameters (a linear probe reaches R^2 >= 0.9 on at least
+    one). Measured at this setting: 4 of 4 seeds (0-3) pass; the probe's R^2 is >= 0.94 for
+    every parameter in 3 of them, while seed 1's VAE had not encoded y yet (0.29)."""
+    m, names, corr = _recover("simvae_vs_vae_blobs", tmp_path, "model=vae", "steps=2000")
+    assert m["one_to_one"] < 0.3, corr
+    assert np.abs(corr).max(0).min() < 0.9, corr
+    assert max(m[f"r2/{n}"] for n in names) >= 0.9, m

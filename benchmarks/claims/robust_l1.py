@@ -6,7 +6,9 @@ against its own minimal adversarial risk, and PGD training of digits classifiers
    ``programs/robust_l1_study.py``'s experiments;
 2. ``programs/robust_two_layer.py`` over n, each run's held-out adversarial risk (a
    20-step PGD attack) against the *network's own* minimal adversarial risk, estimated
-   by training the same network on ``n_ref`` fresh-ish draws (minibatches of 1,000);
+   by training the same network, with the same full-batch steps, on ``n_ref`` draws
+   (ten times the largest n): what the network and the training budget reach when
+   the sample is no longer the limit;
 3. ``programs/robust_digits.py``: ReLU against softplus and GELU, with and without L1,
    robust accuracy under PGD at several radii.
 
@@ -34,13 +36,13 @@ PROGRAMS = ROOT / "programs"
 QUICK = {"low_ns": [200, 2000], "low_seeds": [0, 1], "high_ns": [50, 200],
          "high_seeds": [0, 1], "high_norms": ["2"], "steps": 2000,
          "two_layer_ns": [100, 1000], "two_layer_seeds": [0], "two_layer_steps": 300,
-         "width": 512, "n_ref": 20_000, "ref_steps": 600, "n_test": 5000,
+         "width": 512, "n_ref": 10_000, "n_test": 5000,
          "digits_activations": ["relu", "softplus"], "digits_l1": [0.0, 0.05],
          "digits_seeds": [0], "digits_steps": 800}
 FULL = {"low_ns": [200, 500, 1000, 2000], "low_seeds": [0, 1, 2, 3, 4, 5],
         "high_ns": [50, 100, 200, 400], "high_seeds": [0, 1, 2, 3], "high_norms": ["2", "inf"],
         "steps": 2000, "two_layer_ns": [100, 300, 1000, 3000], "two_layer_seeds": [0, 1, 2],
-        "two_layer_steps": 1000, "width": 1024, "n_ref": 100_000, "ref_steps": 2000,
+        "two_layer_steps": 1000, "width": 1024, "n_ref": 30_000,
         "n_test": 10_000, "digits_activations": ["relu", "softplus", "gelu"],
         "digits_l1": [0.0, 0.05], "digits_seeds": [0, 1, 2], "digits_steps": 3000}
 
@@ -72,9 +74,9 @@ def run_program(name: str, overrides: list[str]) -> dict:
             if k.startswith("eval/")}
 
 
-def two_layer_sweep(ns, seeds, *, steps, width, n_ref, ref_steps, n_test) -> dict:
+def two_layer_sweep(ns, seeds, *, steps, width, n_ref, n_test) -> dict:
     """Held-out adversarial risk of the lazy two-layer network against n, and its own
-    minimal adversarial risk (the same network trained on ``n_ref`` draws), per seed.
+    minimal adversarial risk (the same network and steps on ``n_ref`` draws), per seed.
 
     Returns:
       ``{"rows": [{n, seed, adv_risk, risk}], "reference": {seed: adv_risk},
@@ -83,8 +85,8 @@ def two_layer_sweep(ns, seeds, *, steps, width, n_ref, ref_steps, n_test) -> dic
     common = [f"width={width}", f"n_test={n_test}"]
     rows, reference, linear = [], {}, None
     for seed in seeds:
-        ref = run_program("robust_two_layer", [*common, f"n={n_ref}", "batch_size=1000",
-                                               f"steps={ref_steps}", f"seed={seed}"])
+        ref = run_program("robust_two_layer", [*common, f"n={n_ref}", f"steps={steps}",
+                                               f"seed={seed}"])
         reference[seed] = ref["adv_risk_test"]
         linear = ref["linear_min_adv_risk"]
         print(f"  two-layer seed {seed}: own minimum (n = {n_ref}) {reference[seed]:.4f}, "
@@ -259,8 +261,7 @@ def run(quick: bool, figures: Path) -> dict:
     st.plot(low, highs, figures / names["high"])
     print(f"  linear experiments done in {time.perf_counter() - started:.0f} s", flush=True)
     sweep = two_layer_sweep(b["two_layer_ns"], b["two_layer_seeds"], steps=b["two_layer_steps"],
-                            width=b["width"], n_ref=b["n_ref"], ref_steps=b["ref_steps"],
-                            n_test=b["n_test"])
+                            width=b["width"], n_ref=b["n_ref"], n_test=b["n_test"])
     digit_rows = digits(b["digits_activations"], b["digits_l1"], b["digits_seeds"],
                         b["digits_steps"])
     plot_two_layer_and_digits(sweep, digit_rows, figures / names["two_layer"],
