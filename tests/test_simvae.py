@@ -192,7 +192,7 @@ def test_joint_vae_on_the_blob_simulator_encodes_the_parameters_entangled(tmp_pa
     has no latent with |r| > 0.9 (SimVAE: 0.99 for every parameter, the test above),
     yet the latents carry the parameters (a linear probe reaches R^2 >= 0.9 on at least
     one). Measured at this setting: 4 of 4 seeds (0-3) pass; the probe's R^2 is >= 0.94 for
-    every parameter in 3 of them, while seed 1's VAE had not encoded y yet (0.29)."""
+    every parameter in 3 of them, while seed 1's VAE had not encoded x yet (0.29)."""
     m, names, corr = _recover("simvae_vs_vae_blobs", tmp_path, "model=vae", "steps=2000")
     assert m["one_to_one"] < 0.3, corr
     assert np.abs(corr).max(0).min() < 0.9, corr
