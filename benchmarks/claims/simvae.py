@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 NAME = "simvae"
-TITLE = "SimVAE (Srivastava et al., 2019)"
+TITLE = "SimVAE (Srivastava et al., arXiv 1911.08051)"
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = ROOT / "programs"
 PARAMS = ("x", "y", "sigma")
