@@ -14,9 +14,16 @@ The encoder's means, mapped through T, then estimate the parameters of held-out
 simulator outputs: summary.json reports R^2 per parameter and the correlation matrix
 between latent means and parameters.
 
+With ``num_real > 0`` stage 2 trains instead on a fixed set of ``num_real`` "real"
+observations (the ``observations=`` path of :func:`gendsl.recipes.simvae`): blobs of
+unknown parameters drawn from the prior, with observation noise ``real_noise``, which is
+also the likelihood's scale and the noise of the held-out evaluation set.
+
     gendsl run programs/simvae_blobs.py
+    gendsl run programs/simvae_blobs.py --set num_real=4000 real_noise=0.2
 """
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -35,6 +42,9 @@ DEFAULTS = {
     "lr": 1e-3,
     "obs_noise": 0.05,         # observation noise of stage 2's data and likelihood
     "num_test": 2000,
+    "num_real": 0,             # > 0: stage 2 trains on this many fixed noisy observations
+    "real_noise": 0.05,        # their noise standard deviation (with num_real > 0)
+    "real_seed": 777,          # draws their unknown parameters and noise
 }
 
 NAMES = ("x", "y", "sigma")
@@ -57,9 +67,29 @@ def build(cfg):
                                                   out_shape=(SIZE, SIZE, 1)), optax.adam(cfg.lr))
     E = gd.player("E", lambda rngs: gd.nn.GaussianEncoder(d, cfg.hidden, 3, rngs=rngs),
                   optax.adam(cfg.lr))
-    staged = simvae(gd.simulator(render), Dec, E, latent_dim=3, obs_noise=cfg.obs_noise,
-                    decoder_steps=cfg.decoder_steps, encoder_steps=cfg.encoder_steps)
+    real = cfg.num_real > 0
+    noise = cfg.real_noise if real else cfg.obs_noise
+    staged = simvae(gd.simulator(render), Dec, E, latent_dim=3, obs_noise=noise,
+                    decoder_steps=cfg.decoder_steps, encoder_steps=cfg.encoder_steps,
+                    observations=gd.data("x") if real else None)
     prior = gd.datasets.standard_normal(3, batch_size=cfg.batch_size, seed=cfg.seed)
+    second = (gd.datasets.arrays({"x": real_observations(cfg.num_real, noise, cfg.real_seed)},
+                                 batch_size=cfg.batch_size, seed=cfg.seed) if real else prior)
     evaluate = recovery_evaluation(render, to_params, NAMES, num_test=cfg.num_test,
-                                   obs_noise=cfg.obs_noise)
-    return gd.Experiment(staged, source=(prior, prior), evaluate=evaluate)
+                                   obs_noise=noise)
+    return gd.Experiment(staged, source=(prior, second), evaluate=evaluate)
+
+
+def real_observations(n, noise, seed):
+    """``n`` noisy renders of parameters drawn from the prior: the "real" data set.
+
+    Args:
+      n: observations.
+      noise: the Gaussian noise's standard deviation.
+      seed: draws the (unknown to the model) parameters and the noise.
+    Returns:
+      ``(n, 16, 16, 1)`` float32 images.
+    """
+    k_z, k_noise = jax.random.split(jax.random.key(seed))
+    x = jax.vmap(render)(jax.random.normal(k_z, (n, 3)))
+    return jax.device_get(x + noise * jax.random.normal(k_noise, x.shape))

@@ -357,6 +357,7 @@ def test_robust_l1_study_help_says_the_whole_claim():
     text = " ".join(_study().build_parser().format_help().split())
     assert "needs an L1 penalty in high dimension (Xing, Song & Cheng, AISTATS 2021)" in text
     assert "Writes OUT/robust_l1_study.png" in text
+    assert "d = 5 n (the dimension grows with the sample)" in text
 
 
 def _run_program(name, tmp_path, *overrides):
@@ -385,6 +386,22 @@ def test_robust_two_layer_program_is_robust_and_lazy(tmp_path):
 
 
 @pytest.mark.slow
+def test_two_layer_network_approaches_its_own_minimal_adversarial_risk(tmp_path):
+    """The lazy two-layer network (width 256, 300 full-batch steps, 5-step PGD) over n:
+    its held-out adversarial risk (20-step PGD, 5,000 examples shared by the runs)
+    against the same network and budget trained on n = 4,000, its own minimum here
+    (the linear models' 0.833 is not the network's). The excess is over 0.05 at n = 100
+    and under a third of that at n = 1,000. Measured: 0.150 -> 0.012 (seed 0), 0.101 -> 0.020
+    (seed 1), 0.127 -> 0.010 (seed 2): 3 of 3 seeds pass."""
+    risk = {n: _run_program("robust_two_layer", tmp_path / str(n), "width=256", "steps=300",
+                            f"n={n}", "n_test=5000").metrics["eval/adv_risk_test"]
+            for n in (100, 1000, 4000)}
+    excess = {n: risk[n] - risk[4000] for n in (100, 1000)}
+    assert excess[100] > 0.05, risk
+    assert excess[1000] < excess[100] / 3, risk
+
+
+@pytest.mark.slow
 def test_low_dimension_adversarial_training_approaches_the_minimal_risk():
     low = _study().low_dimension([200, 2000], seeds=[0, 1, 2, 3, 4], mc_samples=400_000)
     excess = lambda key, n: np.mean([r[key] for r in low["rows"] if r["n"] == n]) - low["min_adv_risk"]
@@ -395,15 +412,21 @@ def test_low_dimension_adversarial_training_approaches_the_minimal_risk():
 
 
 @pytest.mark.slow
-def test_high_dimension_l1_lowers_the_adversarial_risk_and_keeps_improving():
-    high = _study().high_dimension([100, 400], seeds=[0, 1])
+def test_high_dimension_without_l1_is_inconsistent_and_with_l1_is_not():
+    """d = 5 n grows with n (5-sparse truth, l_2 attack, eps = 0.1): unpenalised
+    adversarial training's excess risk stays near 4 (the risk of theta = 0 is 5.25, the
+    minimum 0.476), while the L1 estimator's falls from about 0.9 to 0.06. Measured:
+    every assertion holds in 2 of 2 seeds (0, 1), which at n = 400 (d = 2,000) keep
+    excesses 4.16 without L1 and 0.030 with it (docs/robust.md)."""
+    high = _study().high_dimension([50, 200], seeds=[0, 1], norm="2")
     rows = {(r["n"], r["seed"]): r for r in high["rows"]}
+    excess = lambda key, n, seed: rows[n, seed][key] - high["min_adv_risk"]
     for seed in (0, 1):
-        small, large = rows[100, seed], rows[400, seed]
-        assert small["l1"] < small["unpenalised"] - 0.2
-        assert large["l1"] < small["l1"]
-        assert small["zeros_l1"] > 400 and small["zeros_unpenalised"] == 0
-    assert all(r["l1"] > high["min_adv_risk"] for r in high["rows"])
+        assert rows[200, seed]["d"] == 1000
+        assert excess("unpenalised", 200, seed) > max(2.0, 0.8 * excess("unpenalised", 50, seed))
+        assert excess("l1", 200, seed) < 0.5 * excess("l1", 50, seed)
+        assert excess("l1", 200, seed) < 0.15
+        assert rows[200, seed]["zeros_l1"] > 900 and rows[200, seed]["zeros_unpenalised"] == 0
 
 
 @pytest.mark.parametrize("method", ["closed_form", "pgd"])
@@ -436,3 +459,58 @@ def test_pgd_from_a_random_start_stays_within_the_ball():
         _, _, started = _value(gd.mean(adversarial(loss, 0.3, norm, method="pgd", steps=20,
                                                    random_start=True)), w, batch)
         assert 0.9 * exact < started <= exact * (1 + 1e-5)
+
+
+def _claim():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "claims" / "robust_l1.py"
+    spec = importlib.util.spec_from_file_location("claim_robust_l1", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_robust_claim_verdicts_follow_the_measurements():
+    """The report's verdicts are computed from the rows, seed by seed."""
+    claim = _claim()
+    assert claim.NAME == "robust_l1" and callable(claim.run)
+    low = {"min_adv_risk": 1.0, "rows": [
+        {"n": 200, "seed": s, "adversarial": 1.01, "least_squares": 1.02} for s in (0, 1)] + [
+        {"n": 2000, "seed": 0, "adversarial": 1.002, "least_squares": 1.02},
+        {"n": 2000, "seed": 1, "adversarial": 1.008, "least_squares": 1.02}]}
+    high = {"norm": "2", "min_adv_risk": 0.5, "rows": [
+        {"n": 50, "seed": 0, "unpenalised": 4.5, "l1": 1.4},
+        {"n": 200, "seed": 0, "unpenalised": 4.6, "l1": 0.55},     # inconsistent vs consistent
+        {"n": 50, "seed": 1, "unpenalised": 4.5, "l1": 1.4},
+        {"n": 200, "seed": 1, "unpenalised": 1.0, "l1": 0.55}]}    # unpenalised fell too
+    sweep = {"rows": [{"n": 100, "seed": 0, "adv_risk": 0.9}, {"n": 1000, "seed": 0, "adv_risk": 0.83}],
+             "reference": {0: 0.82}, "linear_min": 0.833, "n_ref": 10_000}
+    digits = [{"activation": a, "l1": l, "seed": 0,
+               "robust_acc": {"0": 0.97, "0.1": acc}}
+              for a, l, acc in (("relu", 0.0, 0.6), ("relu", 0.05, 0.6),
+                                ("softplus", 0.0, 0.7), ("softplus", 0.05, 0.6))]
+    rows = claim.verdicts(low, [high], sweep, digits, {k: None for k in ("high", "two_layer", "digits")})
+    assert [r["verdict"] for r in rows] == ["partly", "partly", "reproduced", "partly"]
+    assert [r["seeds"] for r in rows[:3]] == ["1 of 2", "1 of 2", "1 of 1"]
+
+
+def test_digits_robust_accuracy_matches_the_closed_form_attack_on_a_linear_classifier():
+    """For two-class linear logits the l_inf attack lowers the margin (w_y - w_o) . x by
+    exactly eps ||w_y - w_o||_1 (inputs kept away from the pixel range's ends), so
+    an example stays correct iff its margin exceeds that; PGD (sign steps) finds it."""
+    from pathlib import Path
+    from gendsl.run import load_program_file
+    module = load_program_file(Path(__file__).resolve().parents[1] / "programs" / "robust_digits.py")
+    rng = np.random.default_rng(0)
+    w = jnp.asarray(rng.normal(size=(6, 2)), jnp.float32)
+    xs = jnp.asarray(rng.uniform(0.4, 0.6, size=(400, 6)), jnp.float32)
+    ys = jnp.asarray(rng.integers(0, 2, size=400), jnp.int32)
+    logits = lambda v: v @ w
+    diff = np.asarray(w[:, 1] - w[:, 0])
+    margin = np.where(np.asarray(ys) == 1, 1, -1) * (np.asarray(xs) @ diff)
+    for eps in (0.0, 0.02, 0.05):
+        expected = float(np.mean(margin > eps * np.abs(diff).sum()))
+        got = module.robust_accuracy(logits, xs, ys, eps, steps=10)
+        assert abs(got - expected) <= 1 / 400, (eps, got, expected)
+    assert module.robust_accuracy(logits, xs, ys, 0.05, 10) < module.robust_accuracy(logits, xs, ys, 0.0, 10)
