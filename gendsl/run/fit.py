@@ -229,7 +229,15 @@ def fit(
         require_tensorboardx()
     started = time.perf_counter()
     run_dir = prepare_run_dir(run_dir)  # refuses a file, a read-only dir, ... first
+    if jax.process_count() > 1 and compiled.mesh is None:
+        raise ConfigError(
+            f"this is process {jax.process_index()} of {jax.process_count()}, but the "
+            "program was compiled without a mesh, so each process would train alone; "
+            "compile it with mesh=gendsl.datasets.data_parallel() (gendsl run does).")
+    # process 0 writes the run's files and holds the lock; every process takes part in
+    # the steps and in saving and restoring checkpoints (Orbax coordinates them)
     writer = jax.process_index() == 0
+    progress = progress and writer
     # one run at a time in a run directory (the writer's lock; see run/lock.py)
     with RunDirLock(run_dir) if writer else contextlib.nullcontext():
         with CheckpointStore(run_dir / "checkpoints", keep=settings.keep_checkpoints) as store:
