@@ -26,7 +26,7 @@ from typing import Mapping, Sequence, TextIO
 from gendsl.errors import ConfigError
 from gendsl.run.distributed import COORDINATOR_ENV, NUM_PROCESSES_ENV, PROCESS_ID_ENV
 
-GRACE_S = 10.0
+GRACE_S = 3.0  # a process whose peer died cannot save (a collective) nor train on
 
 
 def free_port(host: str = "127.0.0.1") -> int:
