@@ -173,7 +173,10 @@ def fit(
     program, training continues from the newest readable one and ends with exactly the
     state an uninterrupted run would have (on the CPU). A run that already completed
     ``steps`` is left as it was: nothing is trained, evaluated or written, and the
-    result carries the metrics of its ``summary.json``.
+    result carries the metrics of its ``summary.json``. In a run of several processes
+    (``jax.distributed``; see docs/distributed.md) every process calls ``fit`` alike:
+    each builds only its rows of the batches, process 0 alone writes the run's files,
+    and all of them save and restore the checkpoints.
 
     Args:
       compiled: a compiled program (``gd.compile(...)``), or anything implementing
@@ -207,7 +210,8 @@ def fit(
       a :class:`FitResult`.
 
     Raises:
-      ConfigError: an unknown or invalid setting, or ``compiled`` is not a stepper.
+      ConfigError: an unknown or invalid setting, ``compiled`` is not a stepper, or
+        this is one of several processes and ``compiled`` has no mesh.
       MissingExtraError: ``tensorboard`` is true but tensorboardX is not installed.
       RunDirError: ``run_dir`` is a file or cannot be written (nothing is written).
       RunDirLockedError: another live process is training in ``run_dir``.
