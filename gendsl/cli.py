@@ -1,5 +1,6 @@
-"""The ``gendsl`` command line: ``run`` and ``show`` a program file; ``sample``, ``eval``
-and list (``runs``) run directories; ``--version``.
+"""The ``gendsl`` command line: ``run`` and ``show`` a program file; ``launch`` a run as
+several local processes; ``sample``, ``eval`` and list (``runs``) run directories;
+``--version``.
 
 Exit status: 0 on success; 1 when a run cannot go on (non-finite streak, a checkpoint
 of another program, a bad data file, a locked run directory, ...); 2 for a bad command
@@ -61,7 +62,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tensorboard", action="store_true",
                      help="also write TensorBoard event files to RUN_DIR/tensorboard "
                      '(needs pip install "gendsl[tensorboard]")')
+    group = run.add_argument_group(
+        "distributed runs", "join a run of several processes (docs/distributed.md); without "
+        "these flags, the variables JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and "
+        "JAX_PROCESS_ID, or a SLURM step of several tasks, do the same")
+    group.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="address of process 0's coordination service")
+    group.add_argument("--num-processes", type=int, metavar="N", help="how many processes")
+    group.add_argument("--process-id", type=int, metavar="I",
+                       help="this process's index, 0 to N-1")
+    group.add_argument("--distributed", choices=("auto", "off"),
+                       help="auto: let JAX detect the cluster (SLURM, Open MPI, Kubernetes, "
+                       "TPU pods); off: one process, whatever the environment says")
+    group.add_argument("--heartbeat-timeout", type=int, metavar="S", default=30,
+                       help="seconds after which a silent process counts as dead and the "
+                       "others stop (default: 30)")
     run.set_defaults(handler=_run)
+
+    launch = commands.add_parser(
+        "launch", help="run a program as N local processes of one distributed run",
+        description="Starts N processes of `gendsl run RUN_ARGS` on 127.0.0.1, each with "
+        "its own simulated CPU devices; forwards SIGINT/SIGTERM to them and exits non-zero "
+        "if any fails (stopping the others).")
+    launch.add_argument("--processes", type=int, required=True, metavar="N",
+                        help="how many processes")
+    launch.add_argument("--devices-per-process", type=int, metavar="K",
+                        help="simulated CPU devices per process (JAX_NUM_CPU_DEVICES; "
+                        "default: the environment's, else 1)")
+    launch.add_argument("run_args", nargs=argparse.REMAINDER, metavar="PROGRAM.py ...",
+                        help="the program file and the arguments of gendsl run")
+    launch.set_defaults(handler=_launch)
 
     show = commands.add_parser("show", help="print a program and its fingerprint")
     add_program(show)
@@ -240,19 +270,33 @@ def _load(args: argparse.Namespace, flags: dict[str, Any] | None = None):
     experiment = build_experiment(module, cfg)
     if args.devices is not None:
         experiment = dataclasses.replace(experiment, mesh=_mesh(args.devices))
+    elif experiment.mesh is None and _process_count() > 1:  # span every process
+        experiment = dataclasses.replace(experiment, mesh=_mesh(None))
     return cfg, experiment, program_config(module)
+
+
+def _process_count() -> int:
+    import jax
+
+    return jax.process_count()
 
 
 def _flag_assignments(flags: dict[str, Any]) -> list[str]:
     return [f"{k}={v}" for k, v in flags.items()]
 
 
-def _mesh(devices: int):
+def _mesh(devices: int | None):
     import jax
 
     from gendsl.sharding import data_parallel
 
     available = len(jax.devices())
+    if devices is None:
+        return data_parallel()
+    if jax.process_count() > 1 and devices != available:
+        raise ConfigError(
+            f"--devices {devices}: a run of {jax.process_count()} processes spans all "
+            f"{available} devices of its processes; leave --devices out.")
     if not 1 <= devices <= available:
         raise ConfigError(
             f"--devices {devices}: there are {available} devices "
@@ -275,11 +319,27 @@ def _run(args: argparse.Namespace, compile_fn) -> int:
     from gendsl.run.run_names import default_run_dir
     from gendsl.run.run_record import write_program_record
 
+    from gendsl.run.distributed import distributed_spec, start_distributed
+
+    # before anything touches a device (the program file may build arrays)
+    start_distributed(distributed_spec(
+        coordinator=args.coordinator, num_processes=args.num_processes,
+        process_id=args.process_id, mode=args.distributed,
+        heartbeat_timeout=args.heartbeat_timeout))
     # a run dir given is checked before the program is built; the default one after
     run_dir = check_run_dir(args.run_dir) if args.run_dir else None
     flags = {"steps": args.steps, "seed": args.seed, "checkpoint_every": args.checkpoint_every}
     cfg, experiment, defaults = _load(args, flags)
     run_dir = check_run_dir(run_dir or default_run_dir(args.program, cfg, defaults))
+    import jax
+
+    if jax.process_index() > 0:  # process 0 writes the records and reports the run
+        run_experiment(experiment, cfg, run_dir, progress=False, tensorboard=args.tensorboard,
+                       allow_changes=args.allow_changes, compile_fn=_compile_fn(compile_fn))
+        return 0
+    if jax.process_count() > 1:
+        print(f"gendsl: process 0 of {jax.process_count()}, {len(jax.devices())} devices",
+              flush=True)
     print(f"gendsl: run directory {run_dir}", flush=True)
     given = _flag_assignments({k: v for k, v in flags.items() if v is not None})
     write_program_record(run_dir, args.program, [*args.assignments, *given])
@@ -293,6 +353,23 @@ def _run(args: argparse.Namespace, compile_fn) -> int:
     if args.tensorboard:
         print(f"gendsl: to see the run in TensorBoard: tensorboard --logdir {run_dir}")
     return 0
+
+
+def _launch(args: argparse.Namespace, compile_fn) -> int:
+    from gendsl.run.launch import launch
+
+    run_args = [a for a in args.run_args if a != "--"] if args.run_args[:1] == ["--"] else list(
+        args.run_args)
+    if not run_args or run_args[0].startswith("-"):
+        raise ConfigError("gendsl launch needs the program file after its own options: "
+                          "gendsl launch --processes N [--devices-per-process K] PROGRAM.py "
+                          "[run args].")
+    own = [a for a in run_args if a.split("=")[0] in (
+        "--coordinator", "--num-processes", "--process-id", "--distributed")]
+    if own:
+        raise ConfigError(f"{', '.join(own)}: gendsl launch sets the distributed settings of "
+                          "its processes itself; leave these flags out.")
+    return launch(args.processes, run_args, devices_per_process=args.devices_per_process)
 
 
 def _show(args: argparse.Namespace, compile_fn) -> int:

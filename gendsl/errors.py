@@ -97,6 +97,11 @@ class RunDirLockedError(GendslError):
     """Another live process is training in the same run directory."""
 
 
+class DistributedError(GendslError):
+    """A multi-process run could not start JAX's distributed runtime (no coordinator at
+    the address, the runtime already started, devices touched before it started)."""
+
+
 class NonFiniteError(GendslError):
     """Training stopped after too many consecutive non-finite steps."""
 

@@ -60,16 +60,49 @@ def batch_sharding(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(*([None] * batch_axis), DATA_AXIS))
 
 
-def _place(array, sharding: NamedSharding):
+def local_rows(mesh: Mesh, rows: int) -> tuple[int, int]:
+    """The rows of a global batch of ``rows`` rows that this process's devices hold,
+    split over ``"data"`` (all of them with one process).
+
+    Args:
+      mesh: a mesh with a ``"data"`` axis.
+      rows: the global batch size (a multiple of the ``"data"`` axis size).
+    Returns:
+      ``(start, stop)``: this process builds rows ``start:stop`` of every global batch.
+    Raises:
+      DataError: ``rows`` is not divisible by the axis, or this process's rows are not
+        one contiguous range (a mesh whose device order interleaves the processes).
+
+    >>> local_rows(data_parallel(jax.devices()[:1]), 8)
+    (0, 8)
+    """
+    n_shards = mesh.shape[DATA_AXIS]
+    if rows % n_shards:
+        raise DataError(f"batch size {rows} is not divisible by the {n_shards} devices of the "
+                        f"mesh's {DATA_AXIS!r} axis; use a multiple of {n_shards}.")
+    indices = batch_sharding(mesh).addressable_devices_indices_map((rows,)).values()
+    spans = sorted({(i[0].start or 0, rows if i[0].stop is None else i[0].stop) for i in indices})
+    start, stop = spans[0][0], spans[-1][1]
+    if sum(b - a for a, b in spans) != stop - start:
+        raise DataError(
+            f"this process's devices hold rows {spans} of the batch, not one contiguous "
+            "range; build the mesh with gendsl.datasets.data_parallel() over jax.devices() "
+            "(each process's devices next to each other).")
+    return start, stop
+
+
+def _place(array, sharding: NamedSharding, global_shape: tuple[int, ...] | None = None):
     if jax.process_count() == 1:
         return jax.device_put(array, sharding)
-    # Several hosts: every process holds the same global batch (sources are pure
-    # functions of the index) and builds only the shards of its own devices.
+    # Several processes: ``array`` is this process's rows of the global batch (or the
+    # whole global batch when global_shape is its own shape); each process places the
+    # shards of its own devices.
     host = np.asarray(array)
-    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+    return jax.make_array_from_process_local_data(sharding, host, global_shape or host.shape)
 
 
-def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh | None, batch_axis: int = 0) -> dict[str, jax.Array]:
+def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh | None, batch_axis: int = 0,
+                global_rows: int | None = None) -> dict[str, jax.Array]:
     """Move a host batch to devices, split over the mesh's ``"data"`` axis.
 
     Args:
@@ -78,10 +111,13 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh | None, batch_axis: 
         plain ``jax.device_put`` on the default device.
       batch_axis: the axis to split: 0 for ``source.batch(i)``, 1 for the stacked
         ``source.batches(start, count)`` of a fused multi-step scan.
+      global_rows: None when ``batch`` is the whole global batch (the same on every
+        process); else the global batch size, and ``batch`` holds only this process's
+        rows of it (:func:`local_rows`), as each process of a multi-process run builds.
 
     Returns:
-      ``{field: jax.Array}`` with ``NamedSharding(mesh, P(..., "data"))``. With
-      several processes, ``batch`` is the global batch (the same on every host).
+      ``{field: jax.Array}`` with ``NamedSharding(mesh, P(..., "data"))``, of the global
+      shape.
 
     >>> out = shard_batch({"x": np.ones((4, 2), np.float32)}, data_parallel(jax.devices()[:1]))
     >>> out["x"].sharding.spec
@@ -99,15 +135,26 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh | None, batch_axis: 
     n_shards = mesh.shape[DATA_AXIS]
     out = {}
     for name, value in batch.items():
-        shape = np.shape(value)
+        shape = tuple(np.shape(value))
         if len(shape) <= batch_axis:
             raise DataError(f"field {name!r} has shape {shape}, with no batch axis {batch_axis} to shard.")
-        if shape[batch_axis] % n_shards:
+        rows = shape[batch_axis] if global_rows is None else global_rows
+        if rows % n_shards:
             raise DataError(
-                f"field {name!r}: batch size {shape[batch_axis]} (axis {batch_axis}) is not divisible by the "
+                f"field {name!r}: batch size {rows} (axis {batch_axis}) is not divisible by the "
                 f"{n_shards} devices of the mesh's {DATA_AXIS!r} axis; use a batch size that is a multiple of {n_shards}."
             )
-        out[name] = _place(value, batch_sharding(mesh, batch_axis))
+        if global_rows is None:
+            out[name] = _place(value, batch_sharding(mesh, batch_axis))
+            continue
+        start, stop = local_rows(mesh, global_rows)
+        if shape[batch_axis] != stop - start:
+            raise DataError(
+                f"field {name!r} has {shape[batch_axis]} rows on axis {batch_axis}, but this "
+                f"process holds rows {start}:{stop} of the global batch of {global_rows}; "
+                "build it with gendsl.sharding.local_rows(mesh, global_rows).")
+        global_shape = shape[:batch_axis] + (global_rows,) + shape[batch_axis + 1:]
+        out[name] = _place(value, batch_sharding(mesh, batch_axis), global_shape)
     return out
 
 

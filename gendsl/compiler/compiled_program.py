@@ -214,17 +214,21 @@ class CompiledProgram:
         """Returns ``(opt_state, solver_state)`` of the solver for these parameters."""
         return self.solver.init(self.game.with_rest(rest), dict(params))
 
-    def shard_batch(self, batch: Mapping[str, Any], *, stacked: int = 0) -> dict[str, jax.Array]:
+    def shard_batch(self, batch: Mapping[str, Any], *, stacked: int = 0,
+                    global_rows: int | None = None) -> dict[str, jax.Array]:
         """Places a host batch on the devices with the step's sharding.
 
         Args:
           batch: ``{field: array}``.
           stacked: number of leading axes before the batch axis (1 for the input of
             :attr:`step_many`, plus 1 when the solver consumes several batches per step).
+          global_rows: None for a whole batch; else the global batch size, of which
+            ``batch`` holds this process's rows (a multi-process run; see
+            :func:`gendsl.sharding.shard_batch`).
         Returns:
           The batch as device arrays.
         """
-        return shard_batch(batch, self.mesh, batch_axis=stacked)
+        return shard_batch(batch, self.mesh, batch_axis=stacked, global_rows=global_rows)
 
     # -- using a state -------------------------------------------------------------------
     @property

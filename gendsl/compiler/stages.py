@@ -55,9 +55,10 @@ class StageStep:
         """Traces of this stage's step functions."""
         return sum(c.count for c in self.trace_counters)
 
-    def shard_batch(self, batch: Mapping[str, Any], *, stacked: int = 0):
+    def shard_batch(self, batch: Mapping[str, Any], *, stacked: int = 0,
+                    global_rows: int | None = None):
         """Places a host batch as this stage's step expects it."""
-        return self.compiled.shard_batch(batch, stacked=stacked)
+        return self.compiled.shard_batch(batch, stacked=stacked, global_rows=global_rows)
 
 
 def _stage_step(name: str, fn: Step, ema_players: tuple[str, ...]) -> Step:
@@ -166,6 +167,6 @@ class CompiledStages:
         """The last stage's objectives on ``batch`` (see CompiledProgram.evaluate)."""
         return self.stages[-1].compiled.evaluate(state, batch, key)
 
-    def shard_batch(self, batch, *, stacked: int = 0):
+    def shard_batch(self, batch, *, stacked: int = 0, global_rows: int | None = None):
         """Places a host batch (of the first stage's layout) on the devices."""
-        return shard_batch(batch, self.mesh, batch_axis=stacked)
+        return shard_batch(batch, self.mesh, batch_axis=stacked, global_rows=global_rows)

@@ -154,6 +154,15 @@ class ArraySource:
         start = check_index(index) * self.batch_size
         return self._take(np.arange(start, start + self.batch_size, dtype=np.int64))
 
+    def batch_rows(self, index: int, start: int, stop: int) -> Batch:
+        """Rows ``start:stop`` of ``batch(index)``, reading only those rows of the arrays
+        (a memory-mapped array reads them from disk)."""
+        first = check_index(index) * self.batch_size
+        if not 0 <= start <= stop <= self.batch_size:
+            raise DataError(f"rows {start}:{stop} are not within a batch of "
+                            f"{self.batch_size}; give 0 <= start <= stop <= batch_size.")
+        return self._take(np.arange(first + start, first + stop, dtype=np.int64))
+
     def batches(self, start: int, count: int) -> Batch:
         """Batches ``start .. start + count - 1`` stacked on a new leading axis."""
         count = check_count(count)

@@ -24,8 +24,11 @@ class Source(Protocol):
     """What the compiler and runner need from a data source.
 
     Optional attributes a source may also have: ``sample_kind`` (``"points2d"`` or
-    ``"images"``), ``image_shape`` (``(H, W)`` or ``(H, W, C)``) and
-    ``evaluate(samples) -> dict[str, float]`` to score generated samples.
+    ``"images"``), ``image_shape`` (``(H, W)`` or ``(H, W, C)``),
+    ``evaluate(samples) -> dict[str, float]`` to score generated samples, and
+    ``batch_rows(index, start, stop)``: rows ``start:stop`` of ``batch(index)``, bit for
+    bit, read without building the rest (what each process of a multi-process run
+    reads; :func:`read_batch_rows` slices ``batch(index)`` for a source without it).
     """
 
     batch_size: int
@@ -108,6 +111,26 @@ def stack_batches(batch: Callable[[int], Batch], start: int, count: int) -> Batc
     start = check_index(start, "start")
     parts = [batch(i) for i in range(start, start + check_count(count))]
     return {name: np.stack([p[name] for p in parts]) for name in parts[0]}
+
+
+def read_batch_rows(source, index: int, start: int, stop: int) -> Batch:
+    """Rows ``start:stop`` of ``source.batch(index)``.
+
+    Uses ``source.batch_rows(index, start, stop)`` when the source has it (array-backed
+    sources read only those rows); otherwise builds the whole batch and slices it, which
+    is fine for cheap synthetic generators (a mixture draws a batch in microseconds) but
+    reads every row of a file-backed source.
+
+    >>> class Count:
+    ...     def batch(self, i):
+    ...         return {"x": np.arange(4) + 10 * i}
+    >>> read_batch_rows(Count(), 1, 2, 4)["x"].tolist()
+    [12, 13]
+    """
+    reader = getattr(source, "batch_rows", None)
+    if reader is not None:
+        return reader(index, start, stop)
+    return {name: value[start:stop] for name, value in source.batch(index).items()}
 
 
 def spec_of(shapes: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> dict[str, jax.ShapeDtypeStruct]:

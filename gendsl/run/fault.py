@@ -6,6 +6,7 @@ instead of racing a polling loop against the training loop::
     GENDSL_FAULT=sigterm@120          # at step 120 the run sends itself SIGTERM
     GENDSL_FAULT=kill9@120            # ... SIGKILL: it dies at once, as under kill -9
     GENDSL_FAULT=sigterm@10,sigterm@10  # two SIGTERMs at the same step
+    GENDSL_FAULT=kill9@20 GENDSL_FAULT_PROCESS=1   # only process 1 of a multi-process run
 
 Actions: ``sigterm``, ``sigint`` and ``kill9``. The training loop checks the faults at
 every chunk boundary, after the chunk's metrics, checkpoint and evaluation are written;
@@ -28,6 +29,7 @@ from typing import Mapping
 from gendsl.errors import ConfigError
 
 ENV_VAR = "GENDSL_FAULT"
+PROCESS_VAR = "GENDSL_FAULT_PROCESS"  # only the process of this index fires (default: all)
 ACTIONS = {"sigterm": signal.SIGTERM, "sigint": signal.SIGINT, "kill9": signal.SIGKILL}
 
 
@@ -89,13 +91,26 @@ def parse_faults(text: str) -> tuple[Fault, ...]:
     return tuple(faults)
 
 
-def faults_from_env(environ: Mapping[str, str] | None = None) -> tuple[Fault, ...] | None:
-    """The faults ``GENDSL_FAULT`` asks for, or None when it is unset or empty.
+def faults_from_env(environ: Mapping[str, str] | None = None,
+                    process: int = 0) -> tuple[Fault, ...] | None:
+    """The faults ``GENDSL_FAULT`` asks for, or None when it is unset or empty, or when
+    ``GENDSL_FAULT_PROCESS`` names another process than ``process``.
 
     Args:
       environ: the environment to read (default ``os.environ``).
+      process: this process's index (``jax.process_index()``).
     Raises:
-      ConfigError: a malformed value (see :func:`parse_faults`).
+      ConfigError: a malformed value (see :func:`parse_faults`), or a
+        ``GENDSL_FAULT_PROCESS`` that is not a process index.
+
+    >>> faults_from_env({"GENDSL_FAULT": "kill9@5", "GENDSL_FAULT_PROCESS": "1"}, process=0)
+    >>> faults_from_env({"GENDSL_FAULT": "kill9@5", "GENDSL_FAULT_PROCESS": "1"}, process=1)
+    (Fault(action='kill9', step=5),)
     """
-    text = (os.environ if environ is None else environ).get(ENV_VAR, "")
-    return parse_faults(text) or None
+    env = os.environ if environ is None else environ
+    faults = parse_faults(env.get(ENV_VAR, "")) or None
+    only = env.get(PROCESS_VAR, "").strip()
+    if only and not only.isdigit():
+        raise ConfigError(f"{PROCESS_VAR}={only!r}: give the index of the process that "
+                          f"should fail (0, 1, ...), or unset {PROCESS_VAR} for all of them")
+    return None if only and int(only) != process else faults

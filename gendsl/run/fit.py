@@ -195,7 +195,10 @@ def fit(
     program, training continues from the newest readable one and ends with exactly the
     state an uninterrupted run would have (on the CPU). A run that already completed
     ``steps`` is left as it was: nothing is trained, evaluated or written, and the
-    result carries the metrics of its ``summary.json``.
+    result carries the metrics of its ``summary.json``. In a run of several processes
+    (``jax.distributed``; see docs/distributed.md) every process calls ``fit`` alike:
+    each builds only its rows of the batches, process 0 alone writes the run's files,
+    and all of them save and restore the checkpoints.
 
     Args:
       compiled: a compiled program (``gd.compile(...)``), or anything implementing
@@ -229,7 +232,8 @@ def fit(
       a :class:`FitResult`.
 
     Raises:
-      ConfigError: an unknown or invalid setting, or ``compiled`` is not a stepper.
+      ConfigError: an unknown or invalid setting, ``compiled`` is not a stepper, or
+        this is one of several processes and ``compiled`` has no mesh.
       MissingExtraError: ``tensorboard`` is true but tensorboardX is not installed.
       RunDirError: ``run_dir`` is a file or cannot be written (nothing is written).
       RunDirLockedError: another live process is training in ``run_dir``.
@@ -251,7 +255,15 @@ def fit(
         require_tensorboardx()
     started = time.perf_counter()
     run_dir = prepare_run_dir(run_dir)  # refuses a file, a read-only dir, ... first
+    if jax.process_count() > 1 and compiled.mesh is None:
+        raise ConfigError(
+            f"this is process {jax.process_index()} of {jax.process_count()}, but the "
+            "program was compiled without a mesh, so each process would train alone; "
+            "compile it with mesh=gendsl.datasets.data_parallel() (gendsl run does).")
+    # process 0 writes the run's files and holds the lock; every process takes part in
+    # the steps and in saving and restoring checkpoints (Orbax coordinates them)
     writer = jax.process_index() == 0
+    progress = progress and writer
     # one run at a time in a run directory (the writer's lock; see run/lock.py)
     with RunDirLock(run_dir) if writer else contextlib.nullcontext():
         with CheckpointStore(run_dir / "checkpoints", keep=settings.keep_checkpoints) as store:

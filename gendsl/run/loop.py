@@ -22,6 +22,7 @@ import jax
 from gendsl.errors import NonFiniteError, TrainingInterrupted
 from gendsl.run.batches import chunk_batches, step_batch
 from gendsl.run.checkpoints import CheckpointStore
+from gendsl.run.distributed import agreed_signal
 from gendsl.run.evaluation import (Evaluate, Report, draw_samples, eval_key, evaluate_state,
                                    run_report)
 from gendsl.run.fault import faults_from_env
@@ -37,6 +38,7 @@ from gendsl.run.settings import LoopSettings
 from gendsl.run.signals import StopNow, StopRequest
 from gendsl.run.stepper import RunState, Stepper
 from gendsl.run.tensorboard import TensorBoardLog
+from gendsl.sharding import local_rows
 
 
 class TrainingLoop:
@@ -74,7 +76,10 @@ class TrainingLoop:
         # (first step, steps, metrics on the device; stacked on a leading axis if steps > 1)
         self.pending: list[tuple[int, int, Any]] = []
         self.latest: dict[str, Any] = {}
-        self.faults = faults_from_env()  # None unless GENDSL_FAULT asks (tests)
+        self.faults = faults_from_env(process=jax.process_index())  # None unless asked
+        # several processes: each builds only its rows of the batch, and they agree on
+        # when to stop (a signal may reach one of them only, or each at another step)
+        self.multiprocess = jax.process_count() > 1 and stepper.mesh is not None
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -90,7 +95,7 @@ class TrainingLoop:
         step, synced = self.start, self.start
         sync_every = min(s.log_every, s.max_nonfinite)
         try:
-            while step < s.steps and not stop.requested:
+            while step < s.steps and not self._stopping(stop):
                 segment_end = segment_at(self.segments, step).end
                 end = chunk_end(
                     step,
@@ -121,6 +126,7 @@ class TrainingLoop:
                         if fault.due(previous, step):
                             self.store.wait()  # saves begun are on disk: a kill lands between
                             fault.fire()
+            self._stopping(stop)  # the same answer on every process after the last chunk
         finally:
             bar.close()
         if stop.requested:
@@ -128,6 +134,21 @@ class TrainingLoop:
                 self._sync(state, step)
             raise self._interrupted(state, step, stop, "")
         return state
+
+    def _stopping(self, stop: StopRequest) -> bool:
+        """Whether to stop: a signal arrived (in any process, when there are several;
+        this is then a collective, called at the same point by every process)."""
+        if self.multiprocess:
+            agreed = agreed_signal(stop.signal_number)
+            if agreed is not None and not stop.requested:
+                stop.adopt(agreed)
+        return stop.requested
+
+    def _rows(self, source: Any) -> tuple[int, int] | None:
+        """This process's rows of each of ``source``'s batches (None: all of them)."""
+        if not self.multiprocess:
+            return None
+        return local_rows(self.stepper.mesh, int(source.batch_size))
 
     def _interrupted(self, state: RunState, step: int, stop: StopRequest,
                      during: str) -> TrainingInterrupted:
@@ -151,12 +172,16 @@ class TrainingLoop:
         phase, source, bps = seg.phase, seg.source, seg.batches_per_step
         extra = int(bps > 1)  # a step that reads several batches stacks them on an axis
         first = seg.local(start)
+        rows = self._rows(source)
+        # this process's rows of a global batch of batch_size rows
+        local = {} if rows is None else {"global_rows": int(source.batch_size)}
         if end - start == 1:
-            batch = phase.shard_batch(step_batch(source, first, bps), stacked=extra)
-            state, metrics = phase.step(state, batch)
+            batch = step_batch(source, first, bps, rows=rows)
+            state, metrics = phase.step(state, phase.shard_batch(batch, stacked=extra, **local))
         else:
-            batches = chunk_batches(source, first, end - start, bps)
-            state, metrics = phase.step_many(state, phase.shard_batch(batches, stacked=1 + extra))
+            batches = chunk_batches(source, first, end - start, bps, rows=rows)
+            state, metrics = phase.step_many(
+                state, phase.shard_batch(batches, stacked=1 + extra, **local))
         self.pending.append((start, end - start, metrics))
         return state
 

@@ -61,6 +61,12 @@ class StopRequest:
             self._interruptible = False
             raise StopNow(self.signal_name)
 
+    def adopt(self, signal_number: int) -> None:
+        """Takes over a stop that another process of a multi-process run received, so
+        that every process stops at the same step (counts no signal here)."""
+        if self.signal_number is None:
+            self.signal_number = signal_number
+
     @contextlib.contextmanager
     def interrupting(self) -> Iterator[None]:
         """A block that a signal stops at once by raising :class:`StopNow` in it (also on

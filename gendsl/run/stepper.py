@@ -69,7 +69,11 @@ class Phase(Protocol):
         ...
 
     def shard_batch(self, batch: Mapping[str, Any], *, stacked: int = 0) -> Mapping[str, Any]:
-        """Places a host batch on the devices (``stacked`` leading axes before the batch)."""
+        """Places a host batch on the devices (``stacked`` leading axes before the batch).
+
+        In a run of several processes the loop passes ``global_rows=batch_size`` too:
+        ``batch`` then holds only this process's rows (:func:`gendsl.sharding.local_rows`)
+        and the phase must accept that keyword (gd.compile's phases do)."""
         ...
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from blackjax.diagnostics import effective_sample_size as _blackjax_ess
 
 from gendsl.errors import SamplerError
 
@@ -32,4 +31,8 @@ def effective_sample_size(trace) -> float:
         raise SamplerError(f"the trace must be (chains, steps), got shape {trace.shape}")
     if trace.shape[1] == 1:
         return float(trace.shape[0])
-    return float(_blackjax_ess(trace, chain_axis=0, sample_axis=1))
+    # imported here: importing blackjax runs JAX code, which would start JAX's backend
+    # when gendsl is imported (before a multi-process run can start its runtime)
+    from blackjax.diagnostics import effective_sample_size
+
+    return float(effective_sample_size(trace, chain_axis=0, sample_axis=1))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import blackjax
 import jax
 import jax.numpy as jnp
 
@@ -59,6 +58,8 @@ class MHGAN(ChainPerKey):
 
     def chain(self, target: LatentTarget, key: jax.Array):
         """Runs one chain: ``(final latent, accepted fraction, trace)``."""
+        import blackjax  # here, not at import time (see samplers/ess.py)
+
         algo = blackjax.irmh(target.log_density, target.draw,
                              proposal_logdensity_fn=lambda new, prev: target.log_prior(
                                  prev.position))

@@ -29,7 +29,6 @@ import dataclasses
 import math
 from typing import Callable
 
-import blackjax
 import jax
 import jax.numpy as jnp
 
@@ -118,6 +117,8 @@ class RepGAN(ChainPerKey):
         keys = jax.random.split(k_steps, self.steps)
         z = target.draw(k_init)
         if self.is_mala:
+            import blackjax  # here, not at import time (see samplers/ess.py)
+
             algo = blackjax.mala(target.log_density, self.tau / 2)
 
             def mala_step(state, k):
