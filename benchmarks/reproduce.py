@@ -11,13 +11,21 @@ Each claim runs in its own process (one failure or out-of-memory does not stop t
 others) and writes benchmarks/results/reproduce_<NAME>_<quick|full>.json; its figures
 go to docs/figures/<NAME>_*.png. Then the table between ``<!-- verdicts:begin -->``
 and ``<!-- verdicts:end -->`` in docs/results.md is rebuilt from the results files of
-every discovered claim (a claim's full results when they exist, else its quick ones),
+every discovered claim (which budget's results are preferred: below),
 so ``--only`` refreshes some rows and keeps the others (a claim that fails loses its
-results file of that budget, so its rows never show a stale run as current). The exit status is 1 when any
-claim failed (each failure is named at the end), else 0.
+results file of that budget, so its rows never show a stale run as current). The exit
+status is 1 when any claim failed (each failure is named at the end), else 0.
+
+``--recorded`` trains nothing: it calls each module's optional ``recorded(figures)``,
+which builds the same result from the study results committed under
+benchmarks/results/ (the measured full-scale runs) and redraws the figures; it writes
+reproduce_<NAME>_recorded.json and the table marks those rows ``recorded``. A module
+without ``recorded`` is skipped. The table prefers a claim's full results, then its
+recorded ones, then its quick ones.
 
     python benchmarks/reproduce.py --quick                 # every claim, < 15 min on 2 cores
     python benchmarks/reproduce.py --full --only ode_gan   # one claim at paper scale
+    python benchmarks/reproduce.py --recorded              # the table from committed results
 """
 
 from __future__ import annotations
@@ -35,6 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- verdicts:begin -->", "<!-- verdicts:end -->"
 VERDICTS = ("reproduced", "partly", "not")
 CLAIM_KEYS = ("claim", "experiment", "number", "verdict", "why", "figure", "seeds")
+MODES = ("full", "recorded", "quick")
+"""The budgets, in the order the table prefers them."""
+NOT_RECORDED = 3
+"""A claim process's exit status when ``--recorded`` finds no ``recorded()``."""
 
 
 class ClaimError(Exception):
@@ -85,7 +97,7 @@ def check_result(name: str, result) -> dict:
 
 
 def results_path(results_dir: Path, name: str, mode: str) -> Path:
-    """Where claim ``name``'s results of budget ``mode`` (quick | full) are written."""
+    """Where claim ``name``'s results of budget ``mode`` (see MODES) are written."""
     return Path(results_dir) / f"reproduce_{name}_{mode}.json"
 
 
@@ -94,7 +106,13 @@ def run_child(path: Path, mode: str, figures: Path, out: Path) -> None:
     module = load_claim(path)
     figures.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    result = check_result(module.NAME, module.run(quick=(mode == "quick"), figures=figures))
+    if mode == "recorded":
+        if not hasattr(module, "recorded"):
+            sys.exit(NOT_RECORDED)
+        result = module.recorded(figures)
+    else:
+        result = module.run(quick=(mode == "quick"), figures=figures)
+    result = check_result(module.NAME, result)
     record = {"name": module.NAME, "title": module.TITLE, "mode": mode,
               "seconds": round(time.perf_counter() - t0, 1), **result}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +143,7 @@ def table(claims: dict[str, Path], results_dir: Path, results_md: Path) -> str:
     rows = ["| paper | claim | number | verdict | seeds | figure | budget |",
             "| --- | --- | --- | --- | --- | --- | --- |"]
     for name in claims:
-        for mode in ("full", "quick"):
+        for mode in MODES:
             path = results_path(results_dir, name, mode)
             if path.exists():
                 record = json.loads(path.read_text())
@@ -164,6 +182,8 @@ def parse(argv=None) -> argparse.Namespace:
                         help="the small budget (the default): under 15 minutes on 2 cores")
     budget.add_argument("--full", dest="mode", action="store_const", const="full",
                         help="the papers' settings (hours)")
+    budget.add_argument("--recorded", dest="mode", action="store_const", const="recorded",
+                        help="no training: each claim's recorded() from committed results")
     p.set_defaults(mode="quick")
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these claims")
     p.add_argument("--claims-dir", type=Path, default=ROOT / "benchmarks" / "claims")
@@ -208,7 +228,9 @@ def main(argv=None) -> int:
         except subprocess.TimeoutExpired:
             rc = f"timed out after {args.timeout:g} s"
         took = time.perf_counter() - start
-        if rc == 0:
+        if rc == NOT_RECORDED and args.mode == "recorded":
+            print(f"[{time.perf_counter() - t0:7.1f}s] {name}: skipped (no recorded())", flush=True)
+        elif rc == 0:
             n = len(json.loads(out.read_text())["claims"])
             print(f"[{time.perf_counter() - t0:7.1f}s] {name}: done in {took:.1f}s, {n} claims "
                   f"-> {out}", flush=True)

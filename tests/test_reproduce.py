@@ -25,6 +25,13 @@ def run(quick, figures):
             "raw": {{"x": 1.5}}}}
 '''
 
+RECORDED = '''
+
+def recorded(figures):
+    return {"claims": [{"claim": "NAME works", "experiment": "committed", "number": "recorded",
+                        "verdict": "not", "why": "", "figure": None, "seeds": "0 of 3"}]}
+'''
+
 BROKEN = '''
 NAME = "b_broken"
 TITLE = "Broken (2099)"
@@ -47,7 +54,8 @@ def workspace(tmp_path):
     claims.mkdir()
     (claims / "a_good.py").write_text(GOOD.format(name="a_good", title="Good (2020)"))
     (claims / "b_broken.py").write_text(BROKEN)
-    (claims / "c_other.py").write_text(GOOD.format(name="c_other", title="Other (2021)"))
+    (claims / "c_other.py").write_text(GOOD.format(name="c_other", title="Other (2021)")
+                                       + RECORDED.replace("NAME", "c_other"))
     (claims / "_helpers.py").write_text("raise SystemExit('not a claim')\n")
     md = tmp_path / "results.md"
     md.write_text("# Report\n\nbefore\n\n<!-- verdicts:begin -->\nold table\n"
@@ -115,3 +123,16 @@ def test_a_malformed_result_fails_its_claim(workspace, capsys):
     '''))
     assert load_reproduce().main(["--only", "d_bad", *args]) == 1
     assert "d_bad: FAILED" in capsys.readouterr().out
+
+
+def test_recorded_builds_rows_without_run_and_skips_modules_without_it(workspace, capsys):
+    tmp, md, args = workspace
+    reproduce = load_reproduce()
+    assert reproduce.main(["--quick", "--only", "a_good", "c_other", *args]) == 0
+    assert reproduce.main(["--recorded", "--only", "a_good", "c_other", *args]) == 0
+    assert "a_good: skipped (no recorded())" in capsys.readouterr().out
+    assert not (tmp / "results" / "reproduce_a_good_recorded.json").exists()
+    table = md.read_text().split("<!-- verdicts:begin -->")[1]
+    assert "| a_good works | budget quick |" in table
+    assert "| c_other works | recorded | **not** | 0 of 3 | — | recorded |" in table
+    assert "budget quick" not in table.split("c_other")[1]  # recorded wins over quick
