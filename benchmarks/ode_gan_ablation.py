@@ -69,7 +69,9 @@ def run_arm(arm: str, seed: int, flow_time: float, every_t: float, batch_size: i
     """Trains ``arm`` for flow time ``flow_time``; rows every ``every_t`` (with ``t``)."""
     h = ARMS[arm][1]
     steps = int(round(flow_time / h / 100)) * 100
-    every = max(100, int(round(every_t / h / 100)) * 100)
+    marks = max(1, int(round(flow_time / every_t)))
+    every = max(100, steps // marks // 100 * 100)  # the last score falls on the last step
+    steps = every * (steps // every)
     rows = trajectory(arm_overrides(arm, batch_size), seed, steps, every)
     return [{**r, "t": round(r["step"] * h, 6)} for r in rows]
 
