@@ -60,14 +60,15 @@ def test_ode_gan_ablation_verdicts_count_seeds_where_the_first_arm_wins():
     ode = _claim("ode_gan")
     runs = {"rk4/seed0": _rows(16, 0.8), "rk4/seed1": _rows(12, 0.5), "rk4/seed2": _rows(9, 0.4),
             "euler/seed0": _rows(10, 0.3), "euler/seed1": _rows(12, 0.4),
-            "euler/seed2": _rows(14, 0.5)}
+            "euler/seed2": _rows(14, 0.5), "rk4/seed3": _rows(2, 1.0), "euler/seed3": _rows(1, 0.0)}
     claims = {c["claim"]: c for c in ode.ablation_claims(runs, 20.0, 128, None)}
     assert len(claims) == 1  # only the comparison whose two arms both ran
     (c,) = claims.values()
     assert "RK4 beats Euler" in c["claim"]
-    # seed 0: more modes; seed 1: as many, higher quality; seed 2: fewer modes
-    assert (c["verdict"], c["seeds"]) == ("partly", "2 of 3")
-    assert "rk4 16/0.80, 12/0.50, 9/0.40" in c["number"]
+    # seed 0: more modes; seed 1: as many, higher quality; seed 2: fewer modes; seed 3:
+    # more modes and quality, but collapsed onto 2 modes, which wins nothing
+    assert (c["verdict"], c["seeds"]) == ("partly", "2 of 4")
+    assert "rk4 16/0.80, 12/0.50, 9/0.40, 2/1.00" in c["number"]
 
 
 def test_latent_geometry_verdicts_and_recorded_rows():

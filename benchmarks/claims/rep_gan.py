@@ -30,6 +30,11 @@ def _verdict(k: int, n: int) -> str:
     return "reproduced" if n and k == n else ("partly" if 2 * k >= n and k else "not")
 
 
+def _span(values) -> str:
+    lo, hi = f"{min(values):.1f}", f"{max(values):.1f}"
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
 def claims_from(results: dict, figure: str) -> list[dict]:
     """One claim per setting of a sampling-study results dict."""
     claims = []
@@ -40,7 +45,7 @@ def claims_from(results: dict, figure: str) -> list[dict]:
         quality = "kid" if setting == "digits" else "high_quality_fraction"
         ratio = [p["claim"]["acceptance_ratio"] for p in s["per_seed"]]
         number = (f"acceptance {rep['acceptance_rate']['mean']:.3f} vs MH-GAN "
-                  f"{mh['acceptance_rate']['mean']:.3f} ({min(ratio):.1f}-{max(ratio):.1f}x); "
+                  f"{mh['acceptance_rate']['mean']:.3f} ({_span(ratio)}x); "
                   f"{quality.replace('_', ' ')} {rep[quality]['mean']:.3g} vs "
                   f"{mh[quality]['mean']:.3g} (plain G {plain[quality]['mean']:.3g})")
         why = (f"acceptance >= 2x MH-GAN's and quality within noise in {k} of {n} seeds")
