@@ -13,8 +13,8 @@ venv that setup.sh builds, with only these changes:
   on the notebook's own 5,120 test latents (``bs * 10``) every ``n_save`` steps, from the
   raw (not averaged) generator parameters, as the notebook plots them.
 
-Writes ``--out`` (.npz: ``steps`` and ``samples`` of shape (n_records, 10 * bs, 2)) and
-prints one JSON line (steps, seconds, out). The metrics (modes covered, high-quality
+Writes ``--out`` (.npz: ``steps`` and ``samples`` of shape (n_records, 10 * bs, 2)), anew
+after every record, and prints one JSON line (steps, seconds, out). The metrics (modes covered, high-quality
 fraction) are computed in gendsl's process from the samples with
 ``gendsl.datasets.coverage.mode_coverage`` (benchmarks/ode_gan_reference.py), so both
 sides are scored by the same code.
@@ -93,16 +93,19 @@ def main(argv=None):
         exec(compile(src, args.notebook, "exec"), ns)
     records: list[tuple[int, np.ndarray]] = []
 
+    def save():
+        np.savez(args.out, steps=np.array([s for s, _ in records]),
+                 samples=np.stack([x for _, x in records]).astype(np.float32))
+
     def kde(mu, tau, contours=None, bbox=None, xlabel="", ylabel="", cmap="Blues", st=0):
         records.append((int(st), np.stack([np.asarray(mu), np.asarray(tau)], axis=1)))
+        save()  # after every record, so that a run cut short keeps what it reached
 
     ns["kde"] = kde
     np.random.seed(args.seed)
     t0 = time.perf_counter()
     exec(compile(last, args.notebook, "exec"), ns)
     seconds = time.perf_counter() - t0
-    np.savez(args.out, steps=np.array([s for s, _ in records]),
-             samples=np.stack([x for _, x in records]).astype(np.float32))
     print(json.dumps({"seed": args.seed, "steps": args.steps, "batch": args.batch,
                       "seconds": round(seconds, 1), "out": args.out,
                       "jax": jax.__version__}), flush=True)
