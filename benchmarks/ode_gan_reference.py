@@ -94,16 +94,21 @@ def ours(overrides: list[str], seed: int, steps: int, batch: int, every: int) ->
 
 
 def summary(runs: dict, steps: int) -> dict:
-    """Runs covering 16/16 at the last step, per configuration and evaluation."""
+    """Runs covering 16/16 per configuration and evaluation, at the last step that every
+    run reached (a run cut short is compared where it stopped; ``steps`` is the target)."""
+    reached = [r["rows"][-1]["step"] for by_seed in runs.values() for r in by_seed.values()
+               if r["rows"]]
+    step = min(reached, default=steps)
     out = {}
     for name, by_seed in runs.items():
-        finals = [r["rows"][-1] for r in by_seed.values()]
+        finals = [next(row for row in r["rows"] if row["step"] == step)
+                  for r in by_seed.values() if r["rows"]]
         keys = ["modes_covered"] if name == "reference" else ["raw_modes_covered", "ema_modes_covered"]
         for k in keys:
             label = name if name == "reference" else f"{name}/{k.split('_')[0]}"
             full = sum(1 for f in finals if f[k] == 16)
             out[label] = {"full_16_of_16": full, "seeds": len(finals),
-                          "modes": [int(f[k]) for f in finals], "step": steps}
+                          "modes": [int(f[k]) for f in finals], "step": step}
     return out
 
 

@@ -10,9 +10,10 @@ MLP discriminator, latent 16, width 256). The solver follows the reference image
 (deepmind-research cs_gan/main_ode.py): plain steps (``opt_name=gd``), the players'
 joint flow (each stage sees both players moved), a fresh batch and fresh latents at
 every stage, the regulariser on the first stage only. Its CIFAR setting is h = 0.04,
-lambda = 0.02, batch 64, with h / 4 for the first 500 steps; h is 0.1 here, without the warm-up (one seed measured: KID 131 -> 18 -> 15 at steps
-0 / 500 / 1000; h = 0.5 was at 50 by step 200 in a single short run; see
-benchmarks/ode_gan_digits_study.py and docs/results.md, ODE-GAN, Images).
+lambda = 0.02, batch 64, with h / 4 for the first 500 steps; h is 0.1 here, without
+the warm-up (one seed measured: KID 131 -> 18 -> 15 at steps 0 / 500 / 1000; h = 0.5
+was at 50 by step 200 in a single short run; see benchmarks/ode_gan_digits_study.py and
+docs/results.md, ODE-GAN, Images).
 summary.json reports the KID of generated digits against the held-out digits.
 """
 

@@ -2,7 +2,7 @@
 runner's cell extraction, the claim module's merging and verdicts, and the digits
 program's build (benchmarks/ode_gan_reference.py, benchmarks/claims/ode_gan_reference.py,
 programs/ode_gan_digits.py). The comparison itself is a study (results in
-benchmarks/results/ode_gan_reference_s*.json): tens of thousands of steps per seed in two
+benchmarks/results/ode_gan_reference_*.json): tens of thousands of steps per seed in two
 implementations do not fit CI's budget."""
 
 import importlib.util
@@ -85,6 +85,19 @@ def test_claim_merges_seed_files_and_compares_success_rates(claim, tmp_path):
     far = claim.reference_results([_results(tmp_path / "c.json", [0, 1, 2], [16, 16, 16],
                                             [10, 11, 12])])
     assert claim._reference_claim(far)["verdict"] == "not"
+
+
+def test_summary_compares_at_the_last_step_every_run_reached(claim):
+    study = claim._script("ode_gan_reference")
+    ours = {"raw_high_quality_fraction": 0.5, "ema_high_quality_fraction": 0.5,
+            "ema_modes_covered": 16}
+    runs = {"reference": {"seed0": {"rows": [{"step": 50, "modes_covered": 16,
+                                              "high_quality_fraction": 0.5}]}},
+            "per_player": {"seed0": {"rows": [{"step": 50, "raw_modes_covered": 12, **ours},
+                                              {"step": 100, "raw_modes_covered": 16, **ours}]}}}
+    s = study.summary(runs, 100)
+    assert s["reference"]["step"] == s["per_player/raw"]["step"] == 50
+    assert s["per_player/raw"]["modes"] == [12]
 
 
 def test_claim_digits_verdict_counts_seeds_within_margin_of_adam(claim):

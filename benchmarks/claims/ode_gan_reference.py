@@ -34,6 +34,12 @@ def _script(name: str):
     return module
 
 
+def _committed() -> list[pathlib.Path]:
+    """The measured comparison's files (one per seed or side), not a --full rerun's."""
+    return sorted(p for p in RESULTS.glob("ode_gan_reference_*.json")
+                  if p.stem != "ode_gan_reference_full")
+
+
 def reference_results(paths) -> dict:
     """Merges ode_gan_reference*.json files (one per group of seeds) into one summary.
 
@@ -49,7 +55,9 @@ def reference_results(paths) -> dict:
         for config, by_seed in data["runs"].items():
             runs.setdefault(config, {}).update(by_seed)
     study = _script("ode_gan_reference")
-    return {"steps": steps, "batch_size": batch, "summary": study.summary(runs, steps)}
+    summary = study.summary(runs, steps)
+    step = next(iter(summary.values()))["step"] if summary else steps
+    return {"steps": step, "batch_size": batch, "summary": summary}
 
 
 def _reference_claim(merged: dict) -> dict:
@@ -111,8 +119,8 @@ def _claims(merged: dict, runs: dict, steps: int, figures: pathlib.Path) -> dict
 
 def recorded(figures: pathlib.Path) -> dict:
     """Both claims from the committed results (no training): the reference comparison's
-    ode_gan_reference_s*.json and the digits study's ode_gan_digits_study.json."""
-    merged = reference_results(sorted(RESULTS.glob("ode_gan_reference_s*.json")))
+    ode_gan_reference_*.json and the digits study's ode_gan_digits_study.json."""
+    merged = reference_results(_committed())
     digits = json.loads((RESULTS / "ode_gan_digits_study.json").read_text())
     runs = {c: digits["runs"][c] for c in ("rk4", "adam")}
     return _claims(merged, runs, digits["steps"], figures)
@@ -129,7 +137,7 @@ def run(quick: bool, figures: pathlib.Path) -> dict:
       ``{"claims": [...], "raw": {...}}`` (see benchmarks/reproduce.py).
     """
     if quick:
-        paths = sorted(RESULTS.glob("ode_gan_reference_s*.json"))
+        paths = _committed()
     else:
         study = _script("ode_gan_reference")
         args = ["--seeds", "0", "1", "2", "3", "4", "5", "--steps", "30000", "--tag", "full"]
