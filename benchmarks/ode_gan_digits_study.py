@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def trajectory(config: str, seed: int, steps: int, every: int, overrides=()) -> 
     compiled = gd.compile(exp.program)
     bps = compiled.batches_per_step
     state = compiled.init(jax.random.key(seed), step_batch(exp.source, 0, bps))
-    chunk = min(100, every)
+    chunk = math.gcd(100, every)  # steps per call that land on every evaluation step
 
     def kid():
         m = exp.evaluate(compiled, state, jax.random.key(1))
