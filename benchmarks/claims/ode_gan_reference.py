@@ -103,8 +103,8 @@ def _digits_claim(runs: dict, steps: int, figure: str) -> dict:
                  "about as well as Adam",
         "experiment": f"benchmarks/ode_gan_digits_study.py, 8x8 digits, {steps} steps, "
                       "KID of 1,000 samples",
-        "number": f"final KID {mean(rk4):.3g} (RK4 + reg) vs {mean(adam):.3g} (Adam), mean "
-                  f"over {len(rk4)} seeds",
+        "number": f"final KID {mean(rk4):.3g} (RK4 + reg, {len(rk4)} seeds) vs "
+                  f"{mean(adam):.3g} (Adam, {len(adam)} seeds), means",
         "verdict": verdict,
         "why": f"RK4 within 1.5x of Adam's KID in {wins} of {len(rk4)} seeds",
         "figure": figure,
