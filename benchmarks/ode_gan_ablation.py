@@ -60,9 +60,12 @@ and gradient descent-ascent with a small step."""
 
 
 def arm_overrides(arm: str, batch_size: int) -> list[str]:
-    """The program overrides of ``arm`` (see ARMS) at ``batch_size``."""
+    """The program overrides of ``arm`` (see ARMS) at ``batch_size``. The arms integrate
+    the joint flow (both players' vector field in one solver step), as the committed
+    results were measured; the program's default is the reference notebook's per-player
+    coupling."""
     method, h, lam = ARMS[arm]
-    return [f"method={method}", f"h={h}", f"lam={lam}", f"batch_size={batch_size}"]
+    return [f"method={method}", f"h={h}", f"lam={lam}", f"batch_size={batch_size}", "coupling=joint"]
 
 
 def run_arm(arm: str, seed: int, flow_time: float, every_t: float, batch_size: int) -> list[dict]:

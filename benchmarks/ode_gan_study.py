@@ -5,9 +5,9 @@ generator EMA 0.999, stratified batches) for each seed and configuration, and sc
 10,000 EMA samples every ``--every`` steps (modes covered out of 16, high-quality
 fraction, KL of the mode histogram from uniform). Configurations:
 
-* ``rk4_joint``: RK4 on the game's joint flow (the program's default);
+* ``rk4_joint``: RK4 on the game's joint flow;
 * ``rk4_per_player``: RK4 with each player's flow integrated with the other frozen at
-  the step's start (ODE-GAN's reference code);
+  the step's start (ODE-GAN's reference notebook; the program's default);
 * ``euler_lam0``: Euler at the same h without the regulariser (the baseline).
 
 Prints a table and writes benchmarks/results/ode_gan_study[_<tag>].json. This is a
@@ -54,7 +54,7 @@ def trajectory(overrides: list[str], seed: int, steps: int, every: int) -> list[
 
 
 CONFIGS = {
-    "rk4_joint": [],
+    "rk4_joint": ["coupling=joint"],
     "rk4_per_player": ["coupling=per_player"],
     "euler_lam0": ["method=euler", "lam=0"],
 }

@@ -8,8 +8,13 @@ flow integrated with RK4 (or Euler / Heun), with the gradient-norm regulariser.
 The defaults are the paper's mixture setting: two-hidden-layer ReLU MLPs of width 25,
 latent 32, batch 512, plain steps of h = 0.1 (no optimizer), lambda = 0.07, RK4, and
 stratified batches (every mode equally often, as the reference code draws them);
-samples come from an EMA of the generator. The flow is slow: it needs tens of thousands
-of steps (t = h * steps in the thousands) to settle.
+samples come from an EMA of the generator. The players are coupled as in DeepMind's
+reference notebook (odegan_mog16.ipynb): each integrates its own flow with the other
+frozen at the step's start (``coupling=per_player``; ``joint`` integrates the game's
+flow, as the reference image code does). docs/results.md ("Against the reference
+implementation") lists every difference from the notebook and the seed success rates of
+both, run side by side (benchmarks/ode_gan_reference.py). The flow is slow: it needs
+tens of thousands of steps (t = h * steps in the thousands) to settle.
 
 What we measured (benchmarks/ode_gan_study.py, 10,000 EMA samples, seeds 0-5):
 batch 128 covers all 16 modes in 4 of 6 runs by step 20k (the others stay at 10-13 up
@@ -36,7 +41,7 @@ DEFAULTS = {
     "hidden": (25, 25),
     "ema": 0.999,             # generator EMA decay for sampling (0: off)
     "stratified": True,       # equal counts of every mode per batch, as the reference code
-    "coupling": "joint",      # joint | per_player (the reference code's splitting)
+    "coupling": "per_player", # per_player (the reference notebook's splitting) | joint
     "fresh_latents": False,   # new latent draws at every RK stage
 }
 

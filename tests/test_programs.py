@@ -107,7 +107,8 @@ def test_ode_gan_rk4_covers_all_16_modes_and_plain_euler_collapses(tmp_path):
     there to 40k); across seeds 0-5, 4 of 6 RK4 runs cover 16/16 by 20k steps and the
     others stay at 10-13 up to 40k (benchmarks/ode_gan_study.py). Every Euler run
     collapses onto 0-1 modes."""
-    common = ["steps=20000", "batch_size=128", "checkpoint_every=20000", "seed=2"]
+    common = ["steps=20000", "batch_size=128", "checkpoint_every=20000", "seed=2",
+              "coupling=joint"]  # the measured setting; the program's default is per_player
     rk4 = run_program("ode_gan_mog16", tmp_path / "rk4", *common).metrics
     euler = run_program("ode_gan_mog16", tmp_path / "euler", *common, "method=euler",
                         "lam=0").metrics
