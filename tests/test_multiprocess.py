@@ -24,7 +24,7 @@ from gendsl.errors import ConfigError, DataError
 from gendsl.run.batches import chunk_batches, step_batch
 from gendsl.run.distributed import distributed_spec, parse_coordinator
 from gendsl.run.fault import Fault, faults_from_env
-from gendsl.run.launch import child_env, describe_status, exit_status
+from gendsl.run.launch import child_env, describe_status, exit_status, launch
 from gendsl.sharding import data_parallel, local_rows, shard_batch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -94,6 +94,41 @@ def test_launch_helpers():
     assert "JAX_NUM_CPU_DEVICES" not in env
     assert (exit_status(-signal.SIGKILL), exit_status(-signal.SIGTERM), exit_status(1)) == (137, 143, 1)
     assert describe_status(-9) == "was killed by SIGKILL"
+
+
+FAKE_CHILD = """#!/bin/sh
+# a stand-in for `python -m gendsl.cli run ...`: process 0 ends at once with $FIRST,
+# process 1 records a SIGTERM from the launcher and otherwise ends with $SECOND 1 s
+# after process 0 ended
+if [ "$JAX_PROCESS_ID" = 0 ]; then touch "$MARKS/zero"; exit "$FIRST"; fi
+trap 'echo term > "$MARKS/term"; exit 143' TERM
+while [ ! -e "$MARKS/zero" ]; do sleep 0.05; done
+sleep 1 & wait
+exit "$SECOND"
+"""
+
+
+@pytest.mark.parametrize("first, second, status, said, stopped", [
+    (143, 143, 143, "gendsl launch: the run was interrupted by SIGTERM (process 0 exited "
+                    "with 143); waiting for process 1 to save and stop", False),
+    (130, 130, 130, "interrupted by SIGINT", False),
+    (1, 0, 1, "gendsl launch: process 0 exited with 1; stopping process 1", True),
+])
+def test_launch_waits_for_an_interrupted_run_and_stops_a_failed_one(
+        tmp_path, capsys, first, second, status, said, stopped):
+    """A child exiting with 128 + SIGINT/SIGTERM is a run that stopped on a signal (the
+    processes agree on it and save together): the launcher says so and lets the others
+    finish; any other failure stops them (SIGTERM)."""
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_CHILD)
+    fake.chmod(0o755)
+    env = dict(PATH=os.environ["PATH"], FIRST=str(first), SECOND=str(second),
+               MARKS=str(tmp_path))
+    assert launch(2, ["program.py"], environ=env, python=str(fake)) == status
+    err = capsys.readouterr().err
+    assert said in err
+    assert ("stopping process 1" in err) == stopped
+    assert (tmp_path / "term").exists() == stopped
 
 
 def test_a_fault_can_be_limited_to_one_process():

@@ -9,7 +9,11 @@ bar too); the others' lines are prefixed with ``[process I]``. The children run 
 sessions of their own: a Ctrl-C or SIGTERM reaches them once, forwarded by the launcher.
 When a child fails, the others get SIGTERM and, ``grace`` seconds later, SIGKILL (a
 process left waiting in a collective with a dead peer does not return to Python to see
-the SIGTERM), and the launcher exits with the first failure's status.
+the SIGTERM), and the launcher exits with the first failure's status. A child that
+exits with ``128 + SIGINT`` or ``128 + SIGTERM`` was interrupted: the processes of a run
+agree on a signal and stop at the same step, saving a checkpoint together, so the
+launcher says so and waits for the others (up to ``STOP_WAIT_S``) instead of stopping
+them.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from gendsl.errors import ConfigError
 from gendsl.run.distributed import COORDINATOR_ENV, NUM_PROCESSES_ENV, PROCESS_ID_ENV
 
 GRACE_S = 3.0  # a process whose peer died cannot save (a collective) nor train on
+STOP_WAIT_S = 60.0  # how long the others of an interrupted run get to finish their save
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -72,6 +78,19 @@ def describe_status(returncode: int) -> str:
             name = f"signal {-returncode}"
         return f"was killed by {name}"
     return f"exited with {returncode}"
+
+
+def interrupted_by(returncode: int) -> str | None:
+    """The signal a child's run stopped on, from its status (``gendsl run`` exits with
+    ``128 + signal`` after saving a checkpoint on SIGINT or SIGTERM), else None.
+
+    >>> interrupted_by(143), interrupted_by(130), interrupted_by(137), interrupted_by(-15)
+    ('SIGTERM', 'SIGINT', None, None)
+    """
+    for s in INTERRUPTS:
+        if returncode == 128 + s:
+            return s.name
+    return None
 
 
 def _relay(stream, out: TextIO, prefix: str) -> None:
@@ -145,21 +164,29 @@ def launch(processes: int, run_args: Sequence[str], *, devices_per_process: int 
 
 def _wait(children: list[subprocess.Popen], grace: float, forwarded: list[int]) -> int:
     """Waits for every child; on the first failure stops the rest (unless a signal was
-    forwarded to all of them already). Returns the status."""
+    forwarded to all of them already, or the failure is an interrupted run: then they
+    are stopping by themselves and get ``STOP_WAIT_S``). Returns the status."""
     failed: tuple[int, int] | None = None  # (process id, return code)
     deadline = None
     while True:
         codes = [c.poll() for c in children]
         if failed is None:
             bad = next(((i, c) for i, c in enumerate(codes) if c not in (None, 0)), None)
-            if bad is not None and forwarded:  # all of them are stopping already
-                failed, deadline = bad, time.monotonic() + grace
+            others = [i for i, c in enumerate(codes) if c is None]
+            if bad is not None and (forwarded or interrupted_by(bad[1])):
+                # every process stops at the same step (the signal was forwarded to all,
+                # or they agree on the one a child got) and saves its part of the
+                # checkpoint: give them the time to, rather than cutting the save short
+                failed, deadline = bad, time.monotonic() + max(grace, STOP_WAIT_S)
+                if not forwarded:  # the user did not ask the launcher: say what happened
+                    print(f"gendsl launch: the run was interrupted by "
+                          f"{interrupted_by(bad[1])} (process {bad[0]} exited with {bad[1]})"
+                          + (f"; waiting for {_processes(others)} to save and stop"
+                             if others else ""), file=sys.stderr, flush=True)
             elif bad is not None:
                 failed = bad
-                others = [i for i, c in enumerate(codes) if c is None]
                 print(f"gendsl launch: process {bad[0]} {describe_status(bad[1])}"
-                      + (f"; stopping process{'es' if len(others) > 1 else ''} "
-                         f"{', '.join(map(str, others))}" if others else ""),
+                      + (f"; stopping {_processes(others)}" if others else ""),
                       file=sys.stderr, flush=True)
                 for i in others:
                     with _quiet():
@@ -175,6 +202,11 @@ def _wait(children: list[subprocess.Popen], grace: float, forwarded: list[int]) 
             deadline = None
         time.sleep(0.1)
     return 0 if failed is None else exit_status(failed[1])
+
+
+def _processes(ids: Sequence[int]) -> str:
+    """``"process 1"`` or ``"processes 1, 2"``."""
+    return f"process{'es' if len(ids) > 1 else ''} {', '.join(map(str, ids))}"
 
 
 class _quiet:
