@@ -156,7 +156,7 @@ def print_rows(rows: list[dict]) -> None:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2048],
+    parser.add_argument("--sizes", type=int, nargs="*", default=[2048],
                         help="n real (and as many fake) compared eigh vs krylov")
     parser.add_argument("--krylov-only", type=int, nargs="*", default=[4096],
                         help="sizes run with the Lanczos path only")
@@ -178,19 +178,20 @@ def main(argv=None) -> dict:
                      "multi-process launcher (gendsl launch, issue 12); run without it")
     if args.quick:
         args.sizes, args.krylov_only, args.pairs, args.kernel = [16], [24], 1, "fc3"
-    rows = [compare(n, args.kernel, args.pairs) for n in args.sizes]
-    rows += [compare(n, args.kernel, args.pairs, methods=("krylov",)) for n in args.krylov_only]
-    print(f"GA-NTK step (value and grad w.r.t. fake), {args.kernel}, t={T}, float32, "
-          f"median of {args.pairs} interleaved pairs; peak RSS per worker process")
-    print_rows(rows)
-    out = {"benchmark": "ga_ntk_scale", "machine": _machine(), "t": T, "lr": LR,
-           "diag_reg": DIAG_REG, "processes": 1,
-           "multi_process": "TODO(issue 12): needs the multi-process launcher", "results": rows}
     path = args.out or (None if args.quick else
                         str(ROOT / "benchmarks" / "results" / "ga_ntk_scale.json"))
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(out, indent=2) + "\n")
+    out = {"benchmark": "ga_ntk_scale", "machine": _machine(), "kernel": args.kernel, "t": T,
+           "lr": LR, "diag_reg": DIAG_REG, "processes": 1,
+           "multi_process": "TODO(issue 12): needs the multi-process launcher", "results": []}
+    jobs = [(n, METHODS) for n in args.sizes] + [(n, ("krylov",)) for n in args.krylov_only]
+    for n, methods in jobs:
+        out["results"].append(compare(n, args.kernel, args.pairs, methods))
+        if path:  # after every size, so that a long run keeps what it measured
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"GA-NTK step (value and grad w.r.t. fake), {args.kernel}, t={T}, float32, "
+          f"median of {args.pairs} interleaved pairs; peak RSS per worker process")
+    print_rows(out["results"])
     return out
 
 

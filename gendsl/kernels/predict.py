@@ -13,11 +13,23 @@ Methods:
   eigenvalues coincide (e.g. duplicated points), whereas the matrix function is smooth.
 * ``"expm"``: ``jax.scipy.linalg.expm`` (Pade approximation), differentiated by JAX; no
   clipping of negative eigenvalues.
+* ``"krylov"``: ``krylov_dim`` Lanczos steps per column of ``y``
+  (:mod:`gendsl.kernels.krylov`), ``O(n**2 k)`` instead of ``O(n**3)``, with a custom VJP
+  (Daleckii-Krein on the Ritz pairs); negative Ritz values clipped to 0.
 * ``"auto"``: the truncated Taylor series of :mod:`gendsl.kernels.taylor` when
   ``lr * t * ||K_reg||_inf / y.size <= 4`` (short training, e.g. GA-NTK at t = 100:
-  matrix-vector products only, no LAPACK), else ``"eigh"``; the choice is made at run
-  time (``lax.cond``), and both give the same values to the dtype's precision for a
-  positive semi-definite ``K_reg``.
+  matrix-vector products only, no LAPACK), else ``"krylov"`` from ``KRYLOV_MIN_N`` points
+  on and ``"eigh"`` below. The Taylor choice is made at run time (``lax.cond``), the
+  size rule at trace time. All give the same values to the dtype's precision for a
+  positive semi-definite ``K_reg`` (``"krylov"``: at the programs' times, see
+  docs/kernels.md for the measured errors and when to raise ``krylov_dim``).
+
+``KRYLOV_MIN_N``: measured value+gradient of the prediction alone (float32, one BLAS
+thread, 2-core machine at load 40, interleaved), Lanczos over ``eigh`` was 0.4-0.5 at
+n = 128-256, 0.27 at 512 and 0.11 at 1024; the small-n timings are a few milliseconds
+and noise-dominated, and there the kernel dominates the step anyway, so ``"auto"``
+switches where the gain is clear and leaves small problems (and their results) as they
+were.
 """
 
 from __future__ import annotations
