@@ -95,7 +95,7 @@ def test_blockwise_evaluation_matches_the_fixture(reference, x64):
         assert_matches(got, reference[f"{case}/ntk"])
 
 
-@pytest.mark.parametrize("method", ["eigh", "expm", "auto"])
+@pytest.mark.parametrize("method", ["eigh", "expm", "krylov", "auto"])
 def test_gd_mse_predictions_match_neural_tangents(reference, x64, method):
     args = dict(lr=float(reference["gd_mse/lr"]), diag_reg=float(reference["gd_mse/diag_reg"]),
                 method=method)

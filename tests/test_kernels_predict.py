@@ -34,7 +34,8 @@ def reference(k, y, t, lr, diag_reg):
 @pytest.mark.parametrize("method, t", [
     ("eigh", [0.0, 3.0, 50.0, 2e4]), ("expm", [0.0, 3.0, 50.0, 2e4]),
     ("auto", [0.0, 3.0, 50.0, 2e4]),  # long times: the eigendecomposition
-    ("auto", [0.0, 0.3, 1.0, 1.5])])  # ||lr t K / y.size|| <= 4: the Taylor series
+    ("auto", [0.0, 0.3, 1.0, 1.5]),  # ||lr t K / y.size|| <= 4: the Taylor series
+    ("krylov", [0.0, 3.0, 50.0, 2e4])])  # n = 7 <= krylov_dim: exact up to rounding
 def test_predictions_equal_the_matrix_exponential_formula(method, t, x64):
     x = jax.random.normal(jax.random.key(1), (7, 3))
     k = NET.kernel(x, None, get="ntk")

@@ -13,11 +13,23 @@ Methods:
   eigenvalues coincide (e.g. duplicated points), whereas the matrix function is smooth.
 * ``"expm"``: ``jax.scipy.linalg.expm`` (Pade approximation), differentiated by JAX; no
   clipping of negative eigenvalues.
+* ``"krylov"``: ``krylov_dim`` Lanczos steps per column of ``y``
+  (:mod:`gendsl.kernels.krylov`), ``O(n**2 k)`` instead of ``O(n**3)``, with a custom VJP
+  (Daleckii-Krein on the Ritz pairs); negative Ritz values clipped to 0.
 * ``"auto"``: the truncated Taylor series of :mod:`gendsl.kernels.taylor` when
   ``lr * t * ||K_reg||_inf / y.size <= 4`` (short training, e.g. GA-NTK at t = 100:
-  matrix-vector products only, no LAPACK), else ``"eigh"``; the choice is made at run
-  time (``lax.cond``), and both give the same values to the dtype's precision for a
-  positive semi-definite ``K_reg``.
+  matrix-vector products only, no LAPACK), else ``"krylov"`` from ``KRYLOV_MIN_N`` points
+  on and ``"eigh"`` below. The Taylor choice is made at run time (``lax.cond``), the
+  size rule at trace time. All give the same values to the dtype's precision for a
+  positive semi-definite ``K_reg`` (``"krylov"``: at the programs' times, see
+  docs/kernels.md for the measured errors and when to raise ``krylov_dim``).
+
+``KRYLOV_MIN_N``: measured value+gradient of the prediction alone (float32, one BLAS
+thread, 2-core machine at load 40, interleaved), Lanczos over ``eigh`` was 0.4-0.5 at
+n = 128-256, 0.27 at 512 and 0.11 at 1024; the small-n timings are a few milliseconds
+and noise-dominated, and there the kernel dominates the step anyway, so ``"auto"``
+switches where the gain is clear and leaves small problems (and their results) as they
+were.
 """
 
 from __future__ import annotations
@@ -26,9 +38,11 @@ import jax
 import jax.numpy as jnp
 
 from gendsl.errors import KernelError
+from gendsl.kernels.krylov import DIM, krylov_fit
 from gendsl.kernels.taylor import MAX_NORM, taylor_fit
 
-METHODS = ("eigh", "expm", "auto")
+METHODS = ("eigh", "expm", "krylov", "auto")
+KRYLOV_MIN_N = 1024  # "auto" uses Lanczos (not eigh) for long times from this many points on
 
 
 def _phi(x):
@@ -73,17 +87,22 @@ def _expm_fit(k, c, y):
     return y - jax.scipy.linalg.expm(-c * k) @ y
 
 
-def _auto_fits(k_reg, cs, y2):
+def _auto_fits(k_reg, cs, y2, krylov_dim):
     """Fits for every scale in ``cs``: Taylor series if ``max(cs) * ||k_reg||_inf`` is
-    small enough, else eigendecomposition (decided once for all ``cs``, at run time)."""
+    small enough (decided once for all ``cs``, at run time), else Lanczos from
+    ``KRYLOV_MIN_N`` points on and the eigendecomposition below (static, by shape)."""
     bound = jnp.max(cs) * jnp.max(jnp.sum(jnp.abs(k_reg), axis=1))
+    if k_reg.shape[0] >= KRYLOV_MIN_N:
+        long = lambda: jax.vmap(lambda c: krylov_fit(k_reg, c, y2, krylov_dim))(cs)
+    else:
+        long = lambda: jax.vmap(lambda c: _eigh_fit(k_reg, c, y2))(cs)
     return jax.lax.cond(bound <= MAX_NORM,
-                        lambda: jax.vmap(lambda c: taylor_fit(-c * k_reg, y2))(cs),
-                        lambda: jax.vmap(lambda c: _eigh_fit(k_reg, c, y2))(cs))
+                        lambda: jax.vmap(lambda c: taylor_fit(-c * k_reg, y2))(cs), long)
 
 
 def ntk_gp_predict(K: jax.Array, y: jax.Array, t, lr: float = 1.0, diag_reg: float = 0.0, *,
-                   diag_reg_absolute_scale: bool = False, method: str = "eigh") -> jax.Array:
+                   diag_reg_absolute_scale: bool = False, method: str = "eigh",
+                   krylov_dim: int = DIM) -> jax.Array:
     """Train-set predictions of an NTK-GP after gradient-descent time ``t`` from ``f0 = 0``.
 
     Args:
@@ -94,8 +113,11 @@ def ntk_gp_predict(K: jax.Array, y: jax.Array, t, lr: float = 1.0, diag_reg: flo
       diag_reg: diagonal regulariser, relative to ``mean(diag K)`` unless
         ``diag_reg_absolute_scale``.
       diag_reg_absolute_scale: add ``diag_reg * I`` as is.
-      method: ``"eigh"`` (default), ``"expm"`` (matrix exponential) or ``"auto"``
-        (Taylor series for short training times, else ``"eigh"``; see the module doc).
+      method: ``"eigh"`` (default), ``"expm"`` (matrix exponential), ``"krylov"``
+        (Lanczos, :mod:`gendsl.kernels.krylov`) or ``"auto"`` (Taylor series for short
+        training times, else ``"krylov"`` from ``KRYLOV_MIN_N`` points on and ``"eigh"``
+        below; see the module doc).
+      krylov_dim: Krylov dimension of ``"krylov"`` (and of ``"auto"`` when it uses it).
 
     Returns:
       ``t.shape + y.shape`` predictions ``(I - exp(-lr t K_reg / y.size)) y``.
@@ -123,7 +145,9 @@ def ntk_gp_predict(K: jax.Array, y: jax.Array, t, lr: float = 1.0, diag_reg: flo
     y2 = y.reshape(n, -1)
     cs = scale * t.reshape(-1)
     if method == "auto":
-        f = _auto_fits(K_reg, cs, y2)
+        f = _auto_fits(K_reg, cs, y2, krylov_dim)
+    elif method == "krylov":
+        f = jax.vmap(lambda c: krylov_fit(K_reg, c, y2, krylov_dim))(cs)
     else:
         fit = _eigh_fit if method == "eigh" else _expm_fit
         f = jax.vmap(lambda c: fit(K_reg, c, y2))(cs)

@@ -60,7 +60,8 @@ def ntk_gp_loss(kernel: Union[kernels.Layer, Callable[..., Any]], real: Any, fak
       diag_reg: diagonal regulariser of the NTK, relative to ``mean(diag K)``.
       loss: ``"ce"`` (mean softmax cross-entropy against "real", the reference code's
         default) or ``"mse"`` (the paper's ``||1 - D(X, Z)||**2`` summed over points).
-      method: ``"eigh"`` (default) or ``"expm"``, see :func:`gendsl.kernels.ntk_gp_predict`.
+      method: ``"eigh"`` (default), ``"expm"``, ``"krylov"`` (Lanczos, for large batches) or
+        ``"auto"``, see :func:`gendsl.kernels.ntk_gp_predict`.
 
     Returns:
       A scalar term; minimise it over the fake points' player.
