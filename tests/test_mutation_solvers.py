@@ -1,0 +1,48 @@
+"""Tests that kill the solvers' surviving mutants (docs/mutation.md).
+
+Each names the behaviour it pins; the mutant it was written against is in the comment.
+"""
+
+import warnings
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import gendsl as gd
+from gendsl.errors import TableauError
+
+
+@pytest.mark.parametrize("a, b, c", [
+    ([[], [1.0]], [0.5, 0.5], [0.0, 1.0, 0.0]),   # a and b agree, c has a third entry
+    ([[], [1.0], [0.5, 0.5]], [0.5, 0.5], [0.0, 1.0]),  # b and c agree, a has a third row
+])
+def test_a_tableau_whose_a_or_c_alone_has_the_wrong_length_is_refused(a, b, c):
+    # mutant: `len(self.a) != s or len(self.c) != s` -> `and`
+    with pytest.raises(TableauError, match="one entry per stage"):
+        gd.tableau("bad", a, b, c)
+
+
+def _sgd_game(h, lr):
+    X = gd.points("x", np.array([1.0, -2.0]), optax.sgd(lr))
+    Y = gd.points("y", np.array([0.5]), optax.sgd(lr))
+    obj_x = gd.sum(X() * gd.stop_gradient(Y())) + 0.15 * gd.sum(X() ** 2)
+    obj_y = -gd.sum(gd.stop_gradient(X()) * Y()) + 0.15 * gd.sum(Y() ** 2)
+    return gd.compile(gd.program({X: obj_x, Y: obj_y}, gd.rk4(h, use_optimizers=True)))
+
+
+def test_h_far_below_the_optimizers_step_warns_too():
+    """With SGD the stage-to-step ratio is h / lr: h = lr / 20 puts it at 0.05, below the
+    band's lower edge 0.1, and that warns as much as a ratio above the upper edge."""
+    # mutant: STAGE_SCALE_BAND = (0.1, 10.0) -> (-0.9, 10.0)
+    c = _sgd_game(0.005, 0.1)
+    with pytest.warns(gd.solvers.ODEStageScaleWarning, match="outside"):
+        _, metrics = c.step(c.init(jax.random.key(0)), {})
+        jax.effects_barrier()
+    np.testing.assert_allclose(float(metrics["ode/stage_to_step"]), 0.05, rtol=1e-5)
+    with warnings.catch_warnings():          # just inside the band: no warning
+        warnings.simplefilter("error", gd.solvers.ODEStageScaleWarning)
+        c = _sgd_game(0.011, 0.1)
+        c.step(c.init(jax.random.key(0)), {})
+        jax.effects_barrier()
