@@ -143,31 +143,36 @@ def test_gradient_vanishes_when_the_discriminator_is_trained_to_the_end():
 
 
 @pytest.mark.slow
-def test_points_converge_to_a_fixed_point_at_a_small_step():
-    """Ring of 8, 32 points against a fixed set of 32 real points, t = 4 x 65536: at step
-    1 the gradient falls below 5% of its start and the points stop (moves < 1e-3) with the
-    loss near log 2; at step 10 they keep jumping. Measured 3 of 3 seeds."""
+def test_points_settle_at_a_small_step_and_keep_jumping_at_the_programs_step():
+    """Ring of 8, 32 points against a fixed set of 32 real points, t = 4 x 65536, 300
+    steps: at step 1 the loss ends within 0.01 of log 2 (the fakes are indistinguishable
+    from the reals) and the points' last moves are under a tenth of those at step 10,
+    which keeps jumping by about 0.5. An exact fixed point (gradient under 5% of its
+    start) is reached at step 1 in only 3 of 5 seeds in 800 steps, so it is not asserted.
+    Measured: 5 of 5 seeds (loss gap 0.0004-0.0036, moves at most 0.03 against
+    0.47-0.55)."""
     seeds = [0, 1, 2]
     runs = [(s, lr) for lr in (1.0, 10.0) for s in seeds]
     run = CLAIMS.train_points(
         NET, CLAIMS.real_batches(gd.datasets.ring8, [s for s, _ in runs], 300, 32, fixed=True),
         CLAIMS.uniform_points([s for s, _ in runs], (32, 2)), [lr for _, lr in runs],
         [4 * 65536.0] * len(runs), steps_per_chunk=300)
-    for i, (seed, lr) in enumerate(runs):
-        end, move = run["grad_norm"][i, -10:].mean(), run["move"][i, -10:].max()
-        if lr == 1.0:
-            assert end < 0.05 * run["grad_norm"][i, 0] and move < 1e-3, (seed, end, move)
-            assert run["loss"][i, -1] - np.log(2) < 0.02, (seed, run["loss"][i, -1])
-        else:
-            assert move > 0.05, (seed, move)
+    move = run["move"][:, -10:].max(axis=1)
+    for i, seed in enumerate(seeds):
+        small, large = i, i + len(seeds)
+        assert run["loss"][small, -1] - np.log(2) < 0.01, (seed, run["loss"][small, -1])
+        assert move[small] < 0.1 * move[large], (seed, move)
 
 
 @pytest.mark.slow
 def test_ga_ntk_digits_are_not_copies_of_training_digits():
-    """GA-NTK's 128 digits (programs/ga_ntk_digits.py's kernel, 100 steps) sit farther
-    from their nearest training digit than the held-out digits do, while their KID says
-    they look like digits. Measured once at 200 steps: 1.48 against 1.03; here 2 of 2
-    seeds, ratio above 1.2."""
-    out = CLAIMS.memorisation_run([0, 1], steps=100)
+    """GA-NTK's 128 digits (programs/ga_ntk_digits.py's kernel, step 2000 cosine-decayed
+    over 200 steps) sit farther from their nearest training digit than the held-out
+    digits do, while their KID says they look like digits. Measured once before (one
+    seed, 200 steps): 1.48 against 1.03. At 100 steps (2 of 2 seeds) the ratio is 1.90-1.94
+    but KID 26: the points are still noise, so 100 steps cannot test the claim. This
+    setting over these 2 seeds was not measured when the test was written (machine load
+    40-50); see the report."""
+    out = CLAIMS.memorisation_run([0, 1], steps=200)
     assert np.all(out["points_nn"] > 1.2 * out["heldout_nn"]), out
     assert np.all(out["kid"] < 5.0), out

@@ -306,7 +306,10 @@ def convergence(quick: bool) -> dict:
             "why": ("at a small enough step (gradient descent's usual condition) the points "
                     "stop and the loss settles near log 2; at the programs' step of 10 they "
                     "keep jumping between nearby positions" if ok == len(seeds) else
-                    "the gradient did not fall below 5% of its start in every seed"),
+                    "the loss settles near log 2 in every seed, but at the small step the "
+                    "points stop (gradient below 5% of its start, moves below 1e-3) only in "
+                    "some seeds within the budget; the others keep oscillating, by far "
+                    "less than at the programs' step of 10"),
             "seeds": f"{ok} of {len(seeds)}",
         },
         "raw": {"runs": runs, "loss": run["loss"].tolist(), "grad_norm": run["grad_norm"].tolist(),
@@ -350,14 +353,15 @@ def memorisation_run(seeds, steps=200, points=128, batch=128):
 def memorisation(quick: bool) -> dict:
     """Nearest-training-image distance of GA-NTK's digits against held-out digits."""
     seeds = list(range(2 if quick else 5))
-    out = memorisation_run(seeds, steps=100 if quick else 200)
+    steps = 200          # fewer leaves the points noisy (KID 26 at 100 steps): trivially far
+    out = memorisation_run(seeds, steps=steps)
     ratio = out["points_nn"] / out["heldout_nn"]
-    ok = int(np.sum(ratio > 1.0))
+    ok = int(np.sum((ratio > 1.0) & (out["kid"] < 5.0)))   # far from training, yet digits
     return {
         "claim": {
             "claim": "GA-NTK's samples are not copies of training data",
             "experiment": (f"digits, 128 GA-NTK points (small CNN kernel, step 2000 cosine-"
-                           f"decayed, {100 if quick else 200} steps): mean distance to the "
+                           f"decayed, {steps} steps): mean distance to the "
                            "nearest training digit, against the held-out digits'"),
             "number": (f"points {_range(out['points_nn'], '.2f')} vs held-out "
                        f"{out['heldout_nn']:.2f} (ratio {_range(ratio, '.2f')}); points' KID "
@@ -365,7 +369,9 @@ def memorisation(quick: bool) -> dict:
             "verdict": "reproduced" if ok == len(seeds) else ("partly" if ok else "not"),
             "why": ("the points sit farther from the training digits than held-out digits "
                     "do, while their KID says they look like digits" if ok == len(seeds)
-                    else "some seeds' points are as close to training digits as held-out ones"),
+                    else "in some seeds the points are as close to training digits as "
+                    "held-out ones, or do not yet look like digits (KID >= 5), which makes "
+                    "their distance say nothing"),
             "seeds": f"{ok} of {len(seeds)}",
         },
         "raw": {"points_nn": out["points_nn"].tolist(), "heldout_nn": out["heldout_nn"],
