@@ -127,10 +127,11 @@ def test_ga_ntk_keeps_the_grid_of_25_where_the_small_batch_gan_oscillates():
 
 @pytest.mark.slow
 def test_gradient_vanishes_when_the_discriminator_is_trained_to_the_end():
-    """At t = 4096 x 65536 the NTK-GP fits every label and the points' gradient is 0
-    (their loss stays at its maximum); at the programs' t = 4 x 65536 it does not
-    vanish. Measured: 1 run of 1 per t, deterministic (no seed dependence beyond the
-    data; ratios below 1e-3 against above 0.3)."""
+    """At t = 4096 x 65536 the NTK-GP fits every label and the points' gradient is 0 at
+    most steps (its median over the run; a few steps, where a fresh real batch lands near
+    a point, still give a gradient); at the programs' t = 4 x 65536 it does not vanish.
+    Measured (benchmarks/claims/ga_ntk.py, 40 steps, steps 1, 10, 100): median 1e-14
+    against 0.36-1.26 of the first gradient at t = 4 x 65536, 3 of 3 step sizes."""
     steps, n = 20, 32
     times = [4.0, 4096.0]
     real = CLAIMS.real_batches(gd.datasets.ring8, [0, 0], steps, n)
@@ -139,7 +140,6 @@ def test_gradient_vanishes_when_the_discriminator_is_trained_to_the_end():
     moderate, trained = np.median(run["grad_norm"], axis=1)
     assert moderate > 0.1 * run["grad_norm"][0, 0]
     assert trained < 1e-3 * moderate, run["grad_norm"]
-    assert np.abs(run["points"][-1, 1] - run["points"][0, 1]).max() < 1e-3   # they stay put
 
 
 @pytest.mark.slow
