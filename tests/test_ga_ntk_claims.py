@@ -72,6 +72,7 @@ def test_latent_ga_ntkg_program_is_the_reference_setting():
     assert [l.out for l in layers[::2]] == [64, 64, 64, 64, 1]
 
 
+@pytest.mark.slow   # compiles both stages
 def test_latent_ga_ntkg_trains_the_autoencoder_then_the_generator_on_its_codes():
     module = gd.run.load_program_file(ROOT / "programs" / "ga_ntkg_latent_digits.py")
     cfg = gd.run.program_config(module, ["ae_steps=2", "gen_steps=2", "batch_size=16",
