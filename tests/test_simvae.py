@@ -105,12 +105,20 @@ def _assert_recovered(m, names, corr):
 
 
 @pytest.mark.slow
-def test_simvae_blobs_recovers_position_and_width(tmp_path):
+@pytest.mark.quality
+def test_simvae_blobs_recovers_position_and_width(tmp_path, quality_seed):
+    """R^2 >= 0.95 per parameter, one latent per parameter (|r| > 0.8, others < 0.2).
+
+    Measured: passes for K of N seeds (benchmarks/results/quality_seeds.json)."""
     _assert_recovered(*_recover("simvae_blobs", tmp_path, "decoder_steps=1500",
-                                "encoder_steps=1500"))
+                                "encoder_steps=1500", f"seed={quality_seed}"))
 
 
 @pytest.mark.slow
-def test_simvae_pendulum_recovers_length_damping_and_angle(tmp_path):
+@pytest.mark.quality
+def test_simvae_pendulum_recovers_length_damping_and_angle(tmp_path, quality_seed):
+    """R^2 >= 0.95 per parameter, one latent per parameter (|r| > 0.8, others < 0.2).
+
+    Measured: passes for K of N seeds (benchmarks/results/quality_seeds.json)."""
     _assert_recovered(*_recover("simvae_pendulum", tmp_path, "decoder_steps=2000",
-                                "encoder_steps=5000"))
+                                "encoder_steps=5000", f"seed={quality_seed}"))
