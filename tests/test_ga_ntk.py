@@ -273,7 +273,7 @@ def _train(exp, cfg, chunk, *, steps):
 @pytest.mark.slow
 @pytest.mark.quality
 def test_ga_ntk_covers_the_ring_of_8_with_high_quality_points(quality_seed):
-    """Measured: passes for K of N seeds (benchmarks/results/quality_seeds.json)."""
+    """Measured: passes for 3 of 3 seeds (0-2) (benchmarks/results/quality_seeds.json)."""
     exp, cfg = _experiment("ga_ntk_mog", "points=128", "batch_size=128", f"seed={quality_seed}")
     compiled, state, _ = _train(exp, cfg, 50, steps=150)
     metrics = exp.source.evaluate(np.asarray(compiled.sample(state, jax.random.key(0), 0)))
@@ -284,7 +284,7 @@ def test_ga_ntk_covers_the_ring_of_8_with_high_quality_points(quality_seed):
 @pytest.mark.slow
 @pytest.mark.quality
 def test_ga_ntk_covers_the_grid_of_25(quality_seed):
-    """Measured: passes for K of N seeds (benchmarks/results/quality_seeds.json)."""
+    """Measured: passes for 3 of 3 seeds (0-2) (benchmarks/results/quality_seeds.json)."""
     exp, cfg = _experiment("ga_ntk_mog", "data=grid25", "points=256", "batch_size=128",
                            f"seed={quality_seed}")
     compiled, state, _ = _train(exp, cfg, 50, steps=100)
@@ -306,7 +306,7 @@ def test_ga_ntk_digits_beat_the_bilevel_gan_at_a_larger_step_and_flop_budget(qua
     gets 1,000 steps, 5 times GA-NTK's 200 steps (about their time ratio on an idle 2-core
     CPU) and more floating-point operations by XLA's count (checked below: about 1.8e8
     per GA-NTK step, 3.4e8 per GAN step). Measured: GA-NTK KID -0.8, the GAN 3.6 (4.2
-    after 200 steps, 3.0 after 2,000; seed 0). Passes for K of N seeds
+    after 200 steps, 3.0 after 2,000; seed 0). Passes for 3 of 3 seeds (0-2)
     (benchmarks/results/quality_seeds.json)."""
     steps, gan_steps = 200, 1000
     exp, cfg = _experiment("ga_ntk_digits", "points=128", "batch_size=128", "lr=2000",
@@ -329,7 +329,7 @@ def test_ga_ntk_digits_beat_the_bilevel_gan_at_a_larger_step_and_flop_budget(qua
 def test_ga_ntkg_generator_learns_the_digits(quality_seed):
     """After 100 steps the generator's KID is below 10 and a tenth of the untrained one's.
 
-    Measured: passes for K of N seeds (benchmarks/results/quality_seeds.json)."""
+    Measured: passes for 3 of 3 seeds (0-2) (benchmarks/results/quality_seeds.json)."""
     exp, cfg = _experiment("ga_ntkg_digits", "steps=100", f"seed={quality_seed}")
     compiled = gd.compile(exp.program)
     before = exp.evaluate(compiled, compiled.init(jax.random.key(cfg.seed), exp.source.batch(0)),

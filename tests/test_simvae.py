@@ -109,7 +109,7 @@ def _assert_recovered(m, names, corr):
 def test_simvae_blobs_recovers_position_and_width(tmp_path, quality_seed):
     """R^2 >= 0.95 per parameter, one latent per parameter (|r| > 0.8, others < 0.2).
 
-    Measured: passes for K of N seeds (benchmarks/results/quality_seeds.json)."""
+    Measured: passes for 3 of 3 seeds (0-2) (benchmarks/results/quality_seeds.json)."""
     _assert_recovered(*_recover("simvae_blobs", tmp_path, "decoder_steps=1500",
                                 "encoder_steps=1500", f"seed={quality_seed}"))
 
@@ -119,6 +119,6 @@ def test_simvae_blobs_recovers_position_and_width(tmp_path, quality_seed):
 def test_simvae_pendulum_recovers_length_damping_and_angle(tmp_path, quality_seed):
     """R^2 >= 0.95 per parameter, one latent per parameter (|r| > 0.8, others < 0.2).
 
-    Measured: passes for K of N seeds (benchmarks/results/quality_seeds.json)."""
+    Measured: passes for 3 of 3 seeds (0-2) (benchmarks/results/quality_seeds.json)."""
     _assert_recovered(*_recover("simvae_pendulum", tmp_path, "decoder_steps=2000",
                                 "encoder_steps=5000", f"seed={quality_seed}"))
