@@ -271,8 +271,10 @@ def _train(exp, cfg, chunk, *, steps):
 
 
 @pytest.mark.slow
-def test_ga_ntk_covers_the_ring_of_8_with_high_quality_points():
-    exp, cfg = _experiment("ga_ntk_mog", "points=128", "batch_size=128")
+@pytest.mark.quality
+def test_ga_ntk_covers_the_ring_of_8_with_high_quality_points(quality_seed):
+    """Measured: passes for 3 of 3 seeds (0-2) (benchmarks/results/quality_seeds.json)."""
+    exp, cfg = _experiment("ga_ntk_mog", "points=128", "batch_size=128", f"seed={quality_seed}")
     compiled, state, _ = _train(exp, cfg, 50, steps=150)
     metrics = exp.source.evaluate(np.asarray(compiled.sample(state, jax.random.key(0), 0)))
     assert metrics["modes_covered"] == 8, metrics
@@ -280,8 +282,11 @@ def test_ga_ntk_covers_the_ring_of_8_with_high_quality_points():
 
 
 @pytest.mark.slow
-def test_ga_ntk_covers_the_grid_of_25():
-    exp, cfg = _experiment("ga_ntk_mog", "data=grid25", "points=256", "batch_size=128")
+@pytest.mark.quality
+def test_ga_ntk_covers_the_grid_of_25(quality_seed):
+    """Measured: passes for 3 of 3 seeds (0-2) (benchmarks/results/quality_seeds.json)."""
+    exp, cfg = _experiment("ga_ntk_mog", "data=grid25", "points=256", "batch_size=128",
+                           f"seed={quality_seed}")
     compiled, state, _ = _train(exp, cfg, 50, steps=100)
     metrics = exp.source.evaluate(np.asarray(compiled.sample(state, jax.random.key(0), 0)))
     assert metrics["modes_covered"] == 25, metrics
@@ -295,19 +300,21 @@ def _step_flops(compiled, state, batch):
 
 
 @pytest.mark.slow
-def test_ga_ntk_digits_beat_the_bilevel_gan_at_a_larger_step_and_flop_budget():
+@pytest.mark.quality
+def test_ga_ntk_digits_beat_the_bilevel_gan_at_a_larger_step_and_flop_budget(quality_seed):
     """A fixed budget, not wall-clock time (which depends on the machine's load): the GAN
     gets 1,000 steps, 5 times GA-NTK's 200 steps (about their time ratio on an idle 2-core
     CPU) and more floating-point operations by XLA's count (checked below: about 1.8e8
     per GA-NTK step, 3.4e8 per GAN step). Measured: GA-NTK KID -0.8, the GAN 3.6 (4.2
-    after 200 steps, 3.0 after 2,000)."""
+    after 200 steps, 3.0 after 2,000; seed 0). The test passes for 3 of 3 seeds (0-2)
+    (benchmarks/results/quality_seeds.json)."""
     steps, gan_steps = 200, 1000
     exp, cfg = _experiment("ga_ntk_digits", "points=128", "batch_size=128", "lr=2000",
-                           "lr_decay=true", f"steps={steps}")
+                           "lr_decay=true", f"steps={steps}", f"seed={quality_seed}")
     compiled, state, _ = _train(exp, cfg, 20, steps=steps)
     ntk_flops = _step_flops(compiled, state, exp.source.batch(0))
     ga_ntk = gd.metrics.digits_kid(compiled.sample(state, jax.random.key(0), 0), seed=0)
-    gan_exp, gan_cfg = _experiment("gan_digits")
+    gan_exp, gan_cfg = _experiment("gan_digits", f"seed={quality_seed}")
     compiled, state, done = _train(gan_exp, gan_cfg, 100, steps=gan_steps)
     gan_flops = _step_flops(compiled, state, gan_exp.source.batch(0))
     gan = gd.metrics.digits_kid(compiled.sample(state, jax.random.key(0), 1000), seed=0)
@@ -318,8 +325,12 @@ def test_ga_ntk_digits_beat_the_bilevel_gan_at_a_larger_step_and_flop_budget():
 
 
 @pytest.mark.slow
-def test_ga_ntkg_generator_learns_the_digits():
-    exp, cfg = _experiment("ga_ntkg_digits", "steps=100")
+@pytest.mark.quality
+def test_ga_ntkg_generator_learns_the_digits(quality_seed):
+    """After 100 steps the generator's KID is below 10 and a tenth of the untrained one's.
+
+    Measured: passes for 3 of 3 seeds (0-2) (benchmarks/results/quality_seeds.json)."""
+    exp, cfg = _experiment("ga_ntkg_digits", "steps=100", f"seed={quality_seed}")
     compiled = gd.compile(exp.program)
     before = exp.evaluate(compiled, compiled.init(jax.random.key(cfg.seed), exp.source.batch(0)),
                           jax.random.key(1))["kid_mean"]

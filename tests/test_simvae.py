@@ -121,9 +121,13 @@ def test_simvae_blobs_recovers_from_noisy_observations_degrading_gracefully(tmp_
 
 
 @pytest.mark.slow
-def test_simvae_pendulum_recovers_length_damping_and_angle(tmp_path):
+@pytest.mark.quality
+def test_simvae_pendulum_recovers_length_damping_and_angle(tmp_path, quality_seed):
+    """R^2 >= 0.95 per parameter, one latent per parameter (|r| > 0.8, others < 0.2).
+
+    Measured: passes for 3 of 3 seeds (0-2) (benchmarks/results/quality_seeds.json)."""
     _assert_recovered(*_recover("simvae_pendulum", tmp_path, "decoder_steps=2000",
-                                "encoder_steps=5000"))
+                                "encoder_steps=5000", f"seed={quality_seed}"))
 
 
 # -- the reproduction report's claims: a joint VAE baseline, noisy observations ---------
