@@ -108,10 +108,11 @@ def load_config(path: Path = CONFIG):
     return packages, raw["settings"], raw.get("equivalent", [])
 
 
-def test_command(tests, module_path: str) -> str:
-    """Returns: the pytest command line run against one mutant of ``module_path``."""
+def test_command(tests, *module_paths: str) -> str:
+    """Returns: the pytest command line run against one mutant of ``module_paths[0]`` (the
+    baseline passes every module of a package that shares ``tests``, for their doctests)."""
     args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
-            "-m", "not slow", "-W", "ignore", *tests, module_path]
+            "-p", "no:timeout", "-m", "not slow", "-W", "ignore", *tests, *module_paths]
     return shlex.join(args)
 
 
@@ -211,27 +212,33 @@ def run(packages, jobs: int, settings, retest: bool = False) -> None:
     """
     with tempfile.TemporaryDirectory(prefix="gendsl-mutation-") as base, \
             concurrent.futures.ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(str(ROOT), base)) as ex:
-        commands = {}
+        # One baseline per package and set of tests (with all of its modules' doctests),
+        # not one per module: most modules of a package share their tests.
+        groups = {}
         for package in packages:
             for f in sorted(_pending_modules(package, retest)):
-                commands.setdefault(test_command(package.tests_for(str(f)), str(f)), package.name)
+                groups.setdefault((package.name, tuple(package.tests_for(str(f)))), []).append(str(f))
+        commands = {test_command(tests, *modules): key for key, modules in groups.items()
+                    for tests in [key[1]]}
         timeouts, broken = {}, set()
-        for (command, name), (ok, seconds, output) in zip(commands.items(), ex.map(_baseline, commands)):
+        for (command, key), (ok, seconds, output) in zip(commands.items(), ex.map(_baseline, commands)):
+            name = key[0]
             if not ok:
                 broken.add(name)
                 print(f"mutation: the unmutated tests of package {name!r} fail, its mutants are not tested; "
                       f"fix them or the test map in {CONFIG.name}.\n$ {command}\n{output}", flush=True)
                 continue
-            timeouts[command] = max(float(settings["min_timeout"]), settings["timeout_factor"] * seconds)
+            timeouts[key] = max(float(settings["min_timeout"]), settings["timeout_factor"] * seconds)
             print(f"[{name}] baseline green in {seconds:.0f}s: {command.split(' -W ignore ')[-1]}", flush=True)
         futures = {}
         for package in (p for p in packages if p.name not in broken):
             with use_db(str(SESSIONS / f"{package.name}.sqlite"), WorkDB.Mode.open) as db:
                 pending = _to_test(db, retest)
             for item in pending:
-                command = test_command(package.tests_for(str(item.mutations[0].module_path)),
-                                       str(item.mutations[0].module_path))
-                futures[ex.submit(_run, item, command, timeouts[command])] = (package, item)
+                module = str(item.mutations[0].module_path)
+                tests = tuple(package.tests_for(module))
+                futures[ex.submit(_run, item, test_command(tests, module),
+                                  timeouts[(package.name, tests)])] = (package, item)
         total = len(futures)
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             package, item = futures[future]
