@@ -375,8 +375,8 @@ def test_ga_ntk_mnist_program_takes_reference_steps():
     batch = exp.source.batch(0)
     assert batch["x"].shape == (8, 28, 28, 1) and 0.0 <= batch["x"].min() < batch["x"].max() <= 1.0
     text = gd.show(exp.program)
-    assert "Conv(out=64, filter_shape=(4, 4), strides=(2, 2), padding='SAME'" in text
-    assert "Dense(out=1024" in text and "4096.0" in text
+    assert "Conv(64, filter_shape=(4, 4), strides=(2, 2), padding='SAME'" in text
+    assert "Dense(1024," in text and "4096.0" in text
     compiled = gd.compile(exp.program)
     state = compiled.init(jax.random.key(0), batch)
     start = np.asarray(state.params["P"]).copy()
