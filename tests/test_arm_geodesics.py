@@ -85,7 +85,7 @@ REDUCED = ["steps=2500", "num_motions=1000", "graph_size=32", "nodes=24", "path_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0])  # CI runs one of the 5 measured seeds (its time budget)
 def test_expected_metric_geodesics_keep_to_the_training_motions(tmp_path, seed):
     """The claim, in a reduced config (2,500 steps on 1,000 motions): averaged over the
     four pose pairs, the geodesic of the expected metric stays at most half as far from

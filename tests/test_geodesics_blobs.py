@@ -76,7 +76,7 @@ SMALL = ["steps=1500", "num_test=20", "graph_size=32", "geodesic_steps=200",
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0])  # CI runs one of the 5 measured seeds (its time budget)
 def test_geodesic_distance_ranks_pairs_like_the_true_distance(tmp_path, seed):
     """The issue's claim, on a reduced config (1500 training steps, 20 test renders =
     190 pairs): the geodesic distance between encodings correlates (Spearman) better than

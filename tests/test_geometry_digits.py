@@ -86,7 +86,7 @@ SMALL = ["steps=1500", "steps_per_call=500", "checkpoint_every=1500", "log_every
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0])  # CI runs one of the 5 measured seeds (its time budget)
 def test_magnification_peaks_on_class_boundaries(P, seed, tmp_path):
     """The issue's first digits claim, end to end through the runner (train, report,
     summary.json, figures) with a reduced config (1500 steps, coarse grid, small
