@@ -2,21 +2,18 @@
 tiny --quick setting with both methods in their worker processes; the speed claim itself
 is the benchmark's, not a test's (no timing assertions)."""
 
-import importlib.util
 import json
 import math
 import pathlib
 
 import pytest
+from load_file import load_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(f"benchmarks/{name}.py")
 
 
 @pytest.mark.slow

@@ -2,21 +2,18 @@
 and reports every row with sane values; the speed claim itself is the benchmark's, not a
 test's (no timing assertions)."""
 
-import importlib.util
 import json
 import math
 import pathlib
 
 import pytest
+from load_file import load_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(f"benchmarks/{name}.py")
 
 
 TINY = ["--train-steps", "30", "--pairs", "2", "--repeats", "1", "--points", "3",

@@ -1,21 +1,18 @@
 """The claim modules of benchmarks/claims/ (benchmarks/reproduce.py's interface), without
 training: names, headings, and the verdicts they derive from study results."""
 
-import importlib.util
 import json
 import pathlib
 
 import pytest
+from load_file import load_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CLAIMS = sorted(p for p in (ROOT / "benchmarks" / "claims").glob("*.py") if not p.name.startswith("_"))
 
 
 def _load(path):
-    spec = importlib.util.spec_from_file_location(f"claim_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(path, f"claim_{path.stem}")
 
 
 def _reproduce():

@@ -5,13 +5,13 @@ programs/ode_gan_digits.py). The comparison itself is a study (results in
 benchmarks/results/ode_gan_reference_*.json): tens of thousands of steps per seed in two
 implementations do not fit CI's budget."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from load_file import load_module
 
 import gendsl as gd
 from gendsl.run import build_experiment, load_program_file, program_config
@@ -21,10 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(path):
-    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(path)
 
 
 @pytest.fixture(scope="module")

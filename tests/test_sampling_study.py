@@ -2,20 +2,17 @@
 (its speed benchmark) run end to end at tiny budgets and write every column; the
 quality claim itself is the study's, not a test's."""
 
-import importlib.util
 import json
 import pathlib
 
 import pytest
+from load_file import load_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(f"benchmarks/{name}.py")
 
 
 @pytest.mark.slow
