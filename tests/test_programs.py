@@ -69,7 +69,7 @@ def _final_params(program, run_dir, step, overrides):
 
 @pytest.mark.slow
 def test_gendsl_run_resumes_bit_for_bit_after_kill_9(tmp_path):
-    args = ["--steps", "3000", "--checkpoint-every", "100", "--set", "steps_per_call=50",
+    args = ["--steps", "400", "--checkpoint-every", "100", "--set", "steps_per_call=50",
             "--no-progress"]
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache"),
            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
@@ -89,8 +89,8 @@ def test_gendsl_run_resumes_bit_for_bit_after_kill_9(tmp_path):
                          capture_output=True, text=True, timeout=300)
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["resumed"] and summary["start_step"] == 100, out.stdout
-    a = _final_params("gan_mog", reference, 3000, ["steps_per_call=50"])
-    b = _final_params("gan_mog", killed, 3000, ["steps_per_call=50"])
+    a = _final_params("gan_mog", reference, 400, ["steps_per_call=50"])
+    b = _final_params("gan_mog", killed, 400, ["steps_per_call=50"])
     jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)
 
 
