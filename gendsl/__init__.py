@@ -17,7 +17,7 @@ from gendsl import (datasets, errors, geometry, kernels, losses, metrics, nn, re
                     samplers, solvers)
 from gendsl.compiler import CompiledProgram, CompiledStages, TrainState, compile
 from gendsl.errors import GendslError
-from gendsl.experiments import run_experiment
+from gendsl.experiments import run_experiment, run_program_file
 from gendsl.loaded_run import LoadedRun, load_run
 from gendsl.primitives.gradient_layer import gradient_layer
 from gendsl.primitives.gradient_stack import gradient_stack
@@ -66,8 +66,8 @@ __all__ = [
     # compiling
     "compile", "CompiledProgram", "CompiledStages", "TrainState", "data_parallel",
     # running
-    "fit", "LoopSettings", "FitResult", "Experiment", "Config", "run_experiment", "load_run",
-    "LoadedRun",
+    "fit", "LoopSettings", "FitResult", "Experiment", "Config", "run_experiment", "run_program_file",
+    "load_run", "LoadedRun",
     # errors
     "GendslError",
 ]

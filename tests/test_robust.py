@@ -362,10 +362,8 @@ def test_robust_l1_study_help_says_the_whole_claim():
 
 def _run_program(name, tmp_path, *overrides):
     from pathlib import Path
-    from gendsl.run import build_experiment, load_program_file, program_config
-    module = load_program_file(Path(__file__).resolve().parents[1] / "programs" / f"{name}.py")
-    cfg = program_config(module, list(overrides))
-    return gd.run_experiment(build_experiment(module, cfg), cfg, tmp_path / name, progress=False)
+    programs = Path(__file__).resolve().parents[1] / "programs"
+    return gd.run_program_file(programs / f"{name}.py", overrides, tmp_path / name)
 
 
 @pytest.mark.slow

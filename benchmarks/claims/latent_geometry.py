@@ -44,10 +44,8 @@ def _range(values) -> str:
 def run_program(program: str, overrides: list[str], seed: int, run_dir: Path) -> dict:
     """Trains ``program`` through the runner; returns its ``report/...`` numbers."""
     import gendsl as gd
-    from gendsl.run import build_experiment, load_program_file, program_config
-    module = load_program_file(ROOT / "programs" / f"{program}.py")
-    cfg = program_config(module, [*overrides, f"seed={seed}"])
-    gd.run_experiment(build_experiment(module, cfg), cfg, run_dir, progress=False)
+    gd.run_program_file(ROOT / "programs" / f"{program}.py", [*overrides, f"seed={seed}"],
+                        run_dir)
     metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
     return {k[len("report/"):]: v for k, v in metrics.items() if k.startswith("report/")}
 

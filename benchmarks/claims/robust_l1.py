@@ -18,15 +18,15 @@ against its own minimal adversarial risk, and PGD training of digits classifiers
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for claim_kit
+from claim_kit import main, run_program  # noqa: E402
 
 NAME = "robust_l1"
 TITLE = "Adversarial training with L1 (Xing, Song & Cheng, AISTATS 2021)"
@@ -54,24 +54,6 @@ def study():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def run_program(name: str, overrides: list[str]) -> dict:
-    """Trains ``programs/<name>.py`` with ``overrides`` in a temporary run directory.
-
-    Returns:
-      The evaluation's metrics without their ``eval/`` prefix.
-    """
-    import gendsl as gd
-    from gendsl.run import build_experiment, load_program_file, program_config
-
-    module = load_program_file(PROGRAMS / f"{name}.py")
-    cfg = program_config(module, [*overrides, "checkpoint_every=100000"])
-    with tempfile.TemporaryDirectory() as tmp:
-        result = gd.run_experiment(build_experiment(module, cfg), cfg, Path(tmp) / name,
-                                   progress=False)
-    return {k[len("eval/"):]: float(v) for k, v in result.metrics.items()
-            if k.startswith("eval/")}
 
 
 def two_layer_sweep(ns, seeds, *, steps, width, n_ref, n_test) -> dict:
@@ -275,14 +257,4 @@ def run(quick: bool, figures: Path) -> dict:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="the paper-scale budget")
-    parser.add_argument("--figures", default=str(ROOT / "docs" / "figures"))
-    parser.add_argument("--out", default=None, help="also write the result as JSON here")
-    args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    result = run(not args.full, Path(args.figures))
-    text = json.dumps(result, indent=1)
-    if args.out:
-        Path(args.out).write_text(text)
-    print(text)
+    main(run, __doc__)

@@ -16,14 +16,14 @@ Two experiments, both on programs/simvae_blobs.py's blob simulator:
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for claim_kit
+from claim_kit import main, run_program  # noqa: E402
 
 NAME = "simvae"
 TITLE = "SimVAE (Srivastava et al., arXiv 1911.08051)"
@@ -35,27 +35,6 @@ QUICK = {"seeds": [0], "steps": 2000, "noises": [0.05, 0.3], "noise_seeds": [0],
          "stage_steps": 1000, "num_real": 2000}
 FULL = {"seeds": [0, 1, 2, 3], "steps": 6000, "noises": [0.05, 0.1, 0.2, 0.4],
         "noise_seeds": [0, 1], "stage_steps": 3000, "num_real": 4000}
-
-
-def run_program(name: str, overrides: list[str]) -> dict:
-    """Trains ``programs/<name>.py`` with ``overrides`` in a temporary run directory.
-
-    Args:
-      name: the program's file stem.
-      overrides: ``key=value`` settings.
-    Returns:
-      The evaluation's metrics without their ``eval/`` prefix.
-    """
-    import gendsl as gd
-    from gendsl.run import build_experiment, load_program_file, program_config
-
-    module = load_program_file(PROGRAMS / f"{name}.py")
-    cfg = program_config(module, [*overrides, "checkpoint_every=100000"])
-    with tempfile.TemporaryDirectory() as tmp:
-        result = gd.run_experiment(build_experiment(module, cfg), cfg, Path(tmp) / name,
-                                   progress=False)
-    return {k[len("eval/"):]: float(v) for k, v in result.metrics.items()
-            if k.startswith("eval/")}
 
 
 def correlations(m: dict) -> np.ndarray:
@@ -182,14 +161,4 @@ def run(quick: bool, figures: Path) -> dict:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="the paper-scale budget")
-    parser.add_argument("--figures", default=str(ROOT / "docs" / "figures"))
-    parser.add_argument("--out", default=None, help="also write the result as JSON here")
-    args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    result = run(not args.full, Path(args.figures))
-    text = json.dumps(result, indent=1)
-    if args.out:
-        Path(args.out).write_text(text)
-    print(text)
+    main(run, __doc__)
