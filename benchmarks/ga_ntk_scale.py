@@ -14,12 +14,16 @@ median of the per-pair ratios ``krylov / eigh`` and of each side's times, with t
 1-minute load average before and after (the machine is shared). Sizes in
 ``--krylov-only`` are run with the Lanczos path alone (the eigh baseline is O(n**3)).
 
-TODO(issue 12, multi-process): the row "the same step on 2 processes x 1 device, rows
-sharded, as a speed-up over 1 process" needs the multi-process launcher (``gendsl
-launch``) that is being built separately; ``--processes`` is the stub for it and refuses
-any value but 1 rather than reporting a number that was not measured.
+``--processes P`` adds the multi-process rows (sizes ``--multi-sizes``, method
+``--multi-method``): the same step on P processes of one CPU device each, joined by JAX's
+distributed runtime on 127.0.0.1 (as ``gendsl launch`` joins them) with the kernel's rows
+sharded over the P devices (``ntk_gp_loss(mesh=...)``), interleaved with the one-process
+step; reported is the median per-pair speed-up ``one process / P processes`` (a pair's
+P-process time is its slowest process's). On a machine with fewer cores than P times the
+threads one process uses, the processes share cores, and the speed-up says so.
 
     python benchmarks/ga_ntk_scale.py [--sizes 2048] [--krylov-only 4096] [--pairs 3]
+    python benchmarks/ga_ntk_scale.py --sizes --krylov-only --processes 2 --multi-sizes 1024
     python benchmarks/ga_ntk_scale.py --quick      # tiny sizes, for the test
 """
 
@@ -50,11 +54,20 @@ def worker(method: str, n: int, kernel: str) -> None:
     """Serve timing requests for one method: a line on stdin -> one step's seconds.
 
     Prints ``ready <compile+first step s> <maxrss bytes>`` after the warm-up, then one
-    ``<seconds> <maxrss bytes>`` line per request, until stdin closes.
+    ``<seconds> <maxrss bytes>`` line per request, until stdin closes. Started with the
+    variables of a distributed run (``JAX_NUM_PROCESSES`` > 1, see :class:`Group`), it
+    joins the run first and computes the kernel's rows sharded over every process's
+    device, the inputs replicated.
     """
+    from gendsl.run.distributed import distributed_spec, start_distributed
+
+    spec = distributed_spec()
+    start_distributed(spec)  # before anything touches a device
+
     import jax
     import jax.numpy as jnp
     import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     import ntk_workloads
     from gendsl import kernels as K
@@ -62,14 +75,23 @@ def worker(method: str, n: int, kernel: str) -> None:
     build, shape = ntk_workloads.NETWORKS[kernel]
     net = build()
     rng = np.random.default_rng(0)
-    real = jnp.asarray(rng.normal(size=(n,) + shape), jnp.float32)
-    fake = jnp.asarray(rng.normal(size=(n,) + shape), jnp.float32)
+    real = rng.normal(size=(n,) + shape).astype(np.float32)
+    fake = rng.normal(size=(n,) + shape).astype(np.float32)
+    mesh = None
+    if spec is None:
+        real, fake = jnp.asarray(real), jnp.asarray(fake)
+    else:
+        mesh = Mesh(np.array(jax.devices()), ("data",))
+        replicated = NamedSharding(mesh, PartitionSpec())
+        real, fake = (jax.make_array_from_process_local_data(replicated, a) for a in (real, fake))
     step = jax.jit(jax.value_and_grad(
-        lambda f, r: K.ntk_gp_loss(net, r, f, T, lr=LR, diag_reg=DIAG_REG, method=method)))
+        lambda f, r: K.ntk_gp_loss(net, r, f, T, lr=LR, diag_reg=DIAG_REG, method=method,
+                                   mesh=mesh)))
     rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # noqa: E731
     t0 = time.perf_counter()
     loss, grad = jax.block_until_ready(step(fake, real))
-    finite = bool(np.isfinite(float(loss)) and np.all(np.isfinite(np.asarray(grad))))
+    loss, grad = (np.asarray(a.addressable_data(0)) for a in (loss, grad))
+    finite = bool(np.isfinite(float(loss)) and np.all(np.isfinite(grad)))
     print(f"ready {time.perf_counter() - t0:.3f} {rss()} {float(loss)!r} {int(finite)}", flush=True)
     for _ in sys.stdin:
         t0 = time.perf_counter()
@@ -80,8 +102,8 @@ def worker(method: str, n: int, kernel: str) -> None:
 class Worker:
     """One method's worker subprocess."""
 
-    def __init__(self, method: str, n: int, kernel: str):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    def __init__(self, method: str, n: int, kernel: str, env: dict | None = None):
+        env = dict(os.environ if env is None else env, PYTHONPATH=os.pathsep.join(
             [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", method, "--n", str(n), "--kernel", kernel],
@@ -89,7 +111,9 @@ class Worker:
 
     def ready(self) -> dict:
         line = self.proc.stdout.readline().split()
-        if not line or line[0] != "ready":
+        while line and line[0] != "ready":  # the runtime's own lines ("[Gloo] Rank 0 ...")
+            line = self.proc.stdout.readline().split()
+        if not line:
             raise RuntimeError(f"benchmark worker failed (exit {self.proc.wait()})")
         return {"first_call_s": float(line[1]), "loss": float(line[3]), "finite": line[4] == "1"}
 
@@ -102,6 +126,36 @@ class Worker:
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait()
+
+
+class Group:
+    """``processes`` workers of one distributed run (one CPU device each), stepped together."""
+
+    def __init__(self, method: str, n: int, kernel: str, processes: int):
+        from gendsl.run.launch import child_env, free_port
+
+        address = f"127.0.0.1:{free_port()}"
+        self.workers = [Worker(method, n, kernel, child_env(os.environ, address, processes, i, 1))
+                        for i in range(processes)]
+
+    def ready(self) -> dict:
+        first = [w.ready() for w in self.workers]
+        return {"first_call_s": max(f["first_call_s"] for f in first), "loss": first[0]["loss"],
+                "finite": all(f["finite"] for f in first)}
+
+    def step(self) -> tuple[float, int]:
+        """Returns: the slowest process's seconds and the largest peak memory."""
+        for w in self.workers:
+            w.proc.stdin.write("go\n")
+            w.proc.stdin.flush()
+        lines = [w.proc.stdout.readline().split() for w in self.workers]
+        return max(float(s) for s, _ in lines), max(int(r) for _, r in lines)
+
+    def close(self) -> None:
+        for w in self.workers:  # all at once: each waits for the others when it shuts down
+            w.proc.stdin.close()
+        for w in self.workers:
+            w.proc.wait()
 
 
 def load() -> float:
@@ -141,6 +195,49 @@ def compare(n: int, kernel: str, pairs: int, methods=METHODS) -> dict:
     return row
 
 
+def compare_processes(n: int, kernel: str, pairs: int, method: str, processes: int) -> dict:
+    """Interleaved timing of the step on one process and on ``processes`` processes with
+    the kernel's rows sharded; per-pair speed-ups ``one / many``."""
+    sides = {"one_process": Worker(method, n, kernel),
+             "many_processes": Group(method, n, kernel, processes)}
+    try:
+        first = {name: side.ready() for name, side in sides.items()}
+        print(f"  n={n} {method} x{processes} compiled: {first}", file=sys.stderr, flush=True)
+        load_before = load()
+        times, rss = {name: [] for name in sides}, {}
+        for _ in range(pairs):
+            for name, side in sides.items():
+                seconds, rss[name] = side.step()
+                times[name].append(seconds)
+                print(f"  n={n} {name}: {seconds:.2f}s (load {load():.1f})", file=sys.stderr,
+                      flush=True)
+        load_after = load()
+    finally:
+        for side in sides.values():
+            side.close()
+    speedups = [a / b for a, b in zip(times["one_process"], times["many_processes"])]
+    row = {"workload": f"ga_ntk_value_and_grad/{kernel}/n_real={n},n_fake={n}/{method}",
+           "n": n, "kernel": kernel, "method": method, "processes": processes, "pairs": pairs,
+           "load_1min_before": load_before, "load_1min_after": load_after,
+           "speedup": {"median": statistics.median(speedups), "per_pair": speedups},
+           "loss_rel_diff": abs(first["many_processes"]["loss"] - first["one_process"]["loss"])
+           / abs(first["one_process"]["loss"])}
+    for name in sides:
+        row[name] = {"median_s": statistics.median(times[name]), "runs_s": times[name],
+                     "peak_rss_gb": rss[name] / 2 ** 30, **first[name]}
+    return row
+
+
+def print_process_rows(rows: list[dict]) -> None:
+    print(f"{'workload':52s} {'1 proc':>9s} {'P procs':>9s} {'P':>2s} {'speed-up':>8s} "
+          f"{'load':>9s}")
+    for r in rows:
+        print(f"{r['workload']:52s} {r['one_process']['median_s']:8.2f}s "
+              f"{r['many_processes']['median_s']:8.2f}s {r['processes']:>2d} "
+              f"{r['speedup']['median']:7.2f}x "
+              f"{r['load_1min_before']:4.1f}-{r['load_1min_after']:<4.1f}")
+
+
 def print_rows(rows: list[dict]) -> None:
     print(f"{'workload':44s} {'eigh':>9s} {'krylov':>9s} {'ratio':>6s} {'eigh GB':>8s} "
           f"{'kryl GB':>8s} {'load':>9s}")
@@ -163,8 +260,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--pairs", type=int, default=3, help="interleaved A B pairs per size")
     parser.add_argument("--kernel", default="cnn_mnist", choices=["cnn_mnist", "fc3"])
     parser.add_argument("--processes", type=int, default=1,
-                        help="TODO(issue 12): row-sharded multi-process row; only 1 for now")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (fc3, n=16, 1 pair)")
+                        help="P > 1 adds rows of the step on P processes, rows sharded")
+    parser.add_argument("--multi-sizes", type=int, nargs="*", default=[1024],
+                        help="n of the multi-process rows")
+    parser.add_argument("--multi-method", choices=METHODS, default="krylov",
+                        help="the method of the multi-process rows")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes (fc3, n=16, 1 pair; 2 processes at n=16)")
     parser.add_argument("--out", default=None, help="JSON path (default: "
                         "benchmarks/results/ga_ntk_scale.json; --quick writes none)")
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
@@ -173,25 +275,36 @@ def main(argv=None) -> dict:
     if args.worker:
         worker(args.worker, args.n, args.kernel)
         return {}
-    if args.processes != 1:
-        parser.error("--processes > 1: the row-sharded multi-process row waits for the "
-                     "multi-process launcher (gendsl launch, issue 12); run without it")
+    if args.processes < 1:
+        parser.error(f"--processes {args.processes}: give 1 or more")
     if args.quick:
         args.sizes, args.krylov_only, args.pairs, args.kernel = [16], [24], 1, "fc3"
+        args.processes, args.multi_sizes = 2, [16]
     path = args.out or (None if args.quick else
                         str(ROOT / "benchmarks" / "results" / "ga_ntk_scale.json"))
     out = {"benchmark": "ga_ntk_scale", "machine": _machine(), "kernel": args.kernel, "t": T,
-           "lr": LR, "diag_reg": DIAG_REG, "processes": 1,
-           "multi_process": "TODO(issue 12): needs the multi-process launcher", "results": []}
+           "lr": LR, "diag_reg": DIAG_REG, "results": [], "multi_process": []}
+
+    def save():  # after every size, so that a long run keeps what it measured
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(json.dumps(out, indent=2) + "\n")
+
     jobs = [(n, METHODS) for n in args.sizes] + [(n, ("krylov",)) for n in args.krylov_only]
     for n, methods in jobs:
         out["results"].append(compare(n, args.kernel, args.pairs, methods))
-        if path:  # after every size, so that a long run keeps what it measured
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(json.dumps(out, indent=2) + "\n")
+        save()
+    if args.processes > 1:
+        for n in args.multi_sizes:
+            out["multi_process"].append(compare_processes(n, args.kernel, args.pairs,
+                                                          args.multi_method, args.processes))
+            save()
     print(f"GA-NTK step (value and grad w.r.t. fake), {args.kernel}, t={T}, float32, "
           f"median of {args.pairs} interleaved pairs; peak RSS per worker process")
-    print_rows(out["results"])
+    if out["results"]:
+        print_rows(out["results"])
+    if out["multi_process"]:
+        print_process_rows(out["multi_process"])
     return out
 
 

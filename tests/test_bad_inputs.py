@@ -53,6 +53,8 @@ GOOD = """\
 from run_fakes import FakeProgram, FakeSource
 from gendsl.run import Experiment
 
+pytestmark = pytest.mark.xdist_group("test_bad_inputs")  # one worker: its module-scoped fixtures run once
+
 DEFAULTS = {"steps": 4, "log_every": 2, "checkpoint_every": 2, "lr": 0.05,
             "nan_steps": (), "use_bias": True, "name": "fake"}
 

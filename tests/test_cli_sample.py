@@ -27,6 +27,8 @@ from gendsl.errors import ConfigError, SamplerError
 from gendsl.sampling_run import (check_generator, held_out_real, sample_run, sampler_spec,
                                  write_sampling_outputs)
 
+pytestmark = pytest.mark.xdist_group("test_cli_sample")  # one worker: its module-scoped fixtures run once
+
 # the report's keys, as docs/sampling.md ("From the command line") lists them
 REPORT_KEYS = {"run_dir", "step", "fingerprint", "sampler", "target", "calibration", "n",
                "chains", "dispatches", "acceptance_rate", "ess", "ess_per_second",

@@ -28,6 +28,8 @@ from gendsl.cli import main, split_set_arguments
 from gendsl.errors import CheckpointError, CheckpointMismatchError, ConfigError
 from gendsl.run.lock import RunDirLock
 
+pytestmark = pytest.mark.xdist_group("test_cli_tools")  # one worker: its module-scoped fixtures run once
+
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_PROGRAM = str(ROOT / "tests" / "run_fake_program.py")
 

@@ -10,6 +10,8 @@ from gendsl.datasets import digits_arrays
 from gendsl.errors import MetricError
 from gendsl.metrics import DigitsClassifier, digits_classifier, digits_kid
 
+pytestmark = pytest.mark.xdist_group("test_metrics_digits")  # one worker: its module-scoped fixtures run once
+
 
 @pytest.fixture(scope="module")
 def classifier() -> DigitsClassifier:

@@ -27,6 +27,8 @@ from gendsl.run.fault import Fault, faults_from_env
 from gendsl.run.launch import child_env, describe_status, exit_status, launch
 from gendsl.sharding import data_parallel, local_rows, shard_batch
 
+pytestmark = pytest.mark.xdist_group("test_multiprocess")  # one worker: its module-scoped fixtures run once
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROGRAM = str(ROOT / "programs" / "gan_mog.py")
 SMALL = ["--steps", "30", "--checkpoint-every", "10", "--no-progress", "--set",

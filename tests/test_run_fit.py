@@ -36,6 +36,8 @@ from gendsl.run import CheckpointStore, CheckpointWarning, fit
 from gendsl.run.lock import RunDirLock
 from gendsl.run.metrics_log import read_records
 
+pytestmark = pytest.mark.xdist_group("test_run_fit")  # one worker: its module-scoped fixtures run once
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -212,6 +212,10 @@ def run(packages, jobs: int, settings, retest: bool = False) -> None:
     """
     with tempfile.TemporaryDirectory(prefix="gendsl-mutation-") as base, \
             concurrent.futures.ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(str(ROOT), base)) as ex:
+        # one XLA compilation cache for the baselines and every mutant's tests: a mutant
+        # recompiles only the programs its change reaches (the cache is keyed by the HLO)
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(base) / "xla-cache"))
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
         # One baseline per package and set of tests (with all of its modules' doctests),
         # not one per module: most modules of a package share their tests.
         groups = {}

@@ -8,7 +8,8 @@ held-out real samples and generated ones, and use ``a d(x) + b`` with
 ``LogisticRegression`` (``C=inf``: the default L2 penalty would shrink ``a`` towards 0).
 The calibration error is reported before (``sigmoid(d)``) and after
 (``sigmoid(a d + c)``): the expected calibration error over equal-width bins of the
-predicted probability and the log loss.
+predicted probability and the log loss. scikit-learn is imported when a fit is made, not
+with gendsl (it brings SciPy's statistics and pandas: over a second of every start).
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
 
 from gendsl.errors import SamplerError
 from gendsl.samplers.target import LatentTarget
@@ -90,6 +88,8 @@ def expected_calibration_error(probabilities, labels, bins: int = 10) -> float:
 
 
 def _errors(logits: np.ndarray, labels: np.ndarray) -> CalibrationError:
+    from sklearn.metrics import log_loss
+
     p = 1.0 / (1.0 + np.exp(-logits))
     return CalibrationError(expected_calibration_error(p, labels),
                             float(log_loss(labels, np.clip(p, 1e-12, 1 - 1e-12))))
@@ -119,6 +119,9 @@ def fit_platt(real_logits, generated_logits) -> Calibration:
         raise SamplerError("the discriminator separates the held-out real and generated "
                            "samples perfectly, so its log ratio cannot be calibrated; use "
                            "more calibration samples or an earlier checkpoint")
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
     x = np.concatenate([real, fake])[:, None]
     y = np.concatenate([np.ones(real.size), np.zeros(fake.size)])
     with warnings.catch_warnings():
