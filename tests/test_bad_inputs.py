@@ -46,14 +46,14 @@ from gendsl.run.lock import RunDirLock
 from gendsl.run.metrics_log import read_records
 from gendsl.run.program_file import build_experiment, load_program_file, program_config
 
+pytestmark = pytest.mark.xdist_group("test_bad_inputs")  # one worker, so its fixtures are built once
+
 ROOT = Path(__file__).resolve().parents[1]
 ROOT_USER = os.geteuid() == 0
 
 GOOD = """\
 from run_fakes import FakeProgram, FakeSource
 from gendsl.run import Experiment
-
-pytestmark = pytest.mark.xdist_group("test_bad_inputs")  # one worker: its module-scoped fixtures run once
 
 DEFAULTS = {"steps": 4, "log_every": 2, "checkpoint_every": 2, "lr": 0.05,
             "nan_steps": (), "use_bias": True, "name": "fake"}
@@ -284,7 +284,7 @@ assert len(CASES) >= 30 and len({c.id for c in CASES}) == len(CASES)
 NEEDS_PERMISSIONS = {"read_only", "read_only_parent", "read_only_checkpoints"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one worker (xdist_group): built once
 def trained(tmp_path_factory):
     """A completed 4-step run of GOOD (copied for the rows that start from one)."""
     base = tmp_path_factory.mktemp("trained")

@@ -27,7 +27,7 @@ from gendsl.errors import ConfigError, SamplerError
 from gendsl.sampling_run import (check_generator, held_out_real, sample_run, sampler_spec,
                                  write_sampling_outputs)
 
-pytestmark = pytest.mark.xdist_group("test_cli_sample")  # one worker: its module-scoped fixtures run once
+pytestmark = pytest.mark.xdist_group("test_cli_sample")  # one worker, so its fixtures are built once
 
 # the report's keys, as docs/sampling.md ("From the command line") lists them
 REPORT_KEYS = {"run_dir", "step", "fingerprint", "sampler", "target", "calibration", "n",
@@ -45,7 +45,7 @@ def test_the_docs_list_the_reports_keys():
     assert set(re.findall(r"`(\w+)`", " ".join(rows))) == REPORT_KEYS
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one worker (xdist_group): built once
 def trained(tmp_path_factory):
     """``(work dir, run dir)`` of a finished TINY_GAN run (20 steps)."""
     work = tmp_path_factory.mktemp("sample")
@@ -56,7 +56,7 @@ def trained(tmp_path_factory):
     return work, run_dir
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one worker (xdist_group): built once
 def loaded(trained):
     return gd.load_run(trained[1])
 

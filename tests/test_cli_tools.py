@@ -28,7 +28,7 @@ from gendsl.cli import main, split_set_arguments
 from gendsl.errors import CheckpointError, CheckpointMismatchError, ConfigError
 from gendsl.run.lock import RunDirLock
 
-pytestmark = pytest.mark.xdist_group("test_cli_tools")  # one worker: its module-scoped fixtures run once
+pytestmark = pytest.mark.xdist_group("test_cli_tools")  # one worker, so its fixtures are built once
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_PROGRAM = str(ROOT / "tests" / "run_fake_program.py")
@@ -86,7 +86,7 @@ def _snapshot(folder: Path) -> dict[str, str]:
             if p.is_file() else "dir" for p in sorted(folder.rglob("*"))}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one worker (xdist_group): built once
 def trained(tmp_path_factory):
     """A finished run of TINY_GAN, started as ``gendsl run --set lr=1e-3 PROGRAM``
     (``--set`` before the program path) in the default run directory."""

@@ -11,7 +11,6 @@ import pytest
 import gendsl as gd
 from gendsl.run import build_experiment, load_program_file, program_config
 
-pytestmark = pytest.mark.xdist_group("test_geometry_digits")  # one worker: its module-scoped fixtures run once
 
 PROGRAM = Path(__file__).resolve().parents[1] / "programs" / "vae_geodesics_digits.py"
 

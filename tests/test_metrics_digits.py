@@ -10,15 +10,15 @@ from gendsl.datasets import digits_arrays
 from gendsl.errors import MetricError
 from gendsl.metrics import DigitsClassifier, digits_classifier, digits_kid
 
-pytestmark = pytest.mark.xdist_group("test_metrics_digits")  # one worker: its module-scoped fixtures run once
+pytestmark = pytest.mark.xdist_group("test_metrics_digits")  # one worker, so its fixtures are built once
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one worker (xdist_group): built once
 def classifier() -> DigitsClassifier:
     return digits_classifier(0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one worker (xdist_group): built once
 def real():
     return digits_arrays("train")["x"], digits_arrays("test")
 

@@ -27,7 +27,7 @@ from gendsl.run.fault import Fault, faults_from_env
 from gendsl.run.launch import child_env, describe_status, exit_status, launch
 from gendsl.sharding import data_parallel, local_rows, shard_batch
 
-pytestmark = pytest.mark.xdist_group("test_multiprocess")  # one worker: its module-scoped fixtures run once
+pytestmark = pytest.mark.xdist_group("test_multiprocess")  # one worker, so its fixtures are built once
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROGRAM = str(ROOT / "programs" / "gan_mog.py")
@@ -266,7 +266,7 @@ def _losses(run_dir):
             if "D/loss" in r}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one worker (xdist_group): built once
 def two_processes(tmp_path_factory):
     """The small run as 2 processes x 2 devices, without a fault."""
     run_dir = tmp_path_factory.mktemp("mp") / "two"

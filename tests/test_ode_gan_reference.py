@@ -17,7 +17,6 @@ import gendsl as gd
 from gendsl.run import build_experiment, load_program_file, program_config
 from gendsl.run.batches import chunk_batches, step_batch
 
-pytestmark = pytest.mark.xdist_group("test_ode_gan_reference")  # one worker: its module-scoped fixtures run once
 
 ROOT = Path(__file__).resolve().parents[1]
 

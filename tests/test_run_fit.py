@@ -36,7 +36,7 @@ from gendsl.run import CheckpointStore, CheckpointWarning, fit
 from gendsl.run.lock import RunDirLock
 from gendsl.run.metrics_log import read_records
 
-pytestmark = pytest.mark.xdist_group("test_run_fit")  # one worker: its module-scoped fixtures run once
+pytestmark = pytest.mark.xdist_group("test_run_fit")  # one worker, so its fixtures are built once
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +62,7 @@ def _restore(run_dir, step, program=FakeProgram()):
     return abstract.from_tree(tree), meta
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one worker (xdist_group): built once
 def uninterrupted(tmp_path_factory):
     """A 24-step run with 3 fused steps per call: the reference for resumed runs."""
     run_dir = tmp_path_factory.mktemp("uninterrupted")
