@@ -512,3 +512,13 @@ def test_digits_robust_accuracy_matches_the_closed_form_attack_on_a_linear_class
         got = module.robust_accuracy(logits, xs, ys, eps, steps=10)
         assert abs(got - expected) <= 1 / 400, (eps, got, expected)
     assert module.robust_accuracy(logits, xs, ys, 0.05, 10) < module.robust_accuracy(logits, xs, ys, 0.0, 10)
+
+
+def test_adversarial_takes_its_settings_by_keyword():
+    """``eps`` and ``norm`` by name, as users write them: the same term as by position."""
+    w = gd.points("w", np.ones(5, np.float32), optax.sgd(0.1))
+    loss = gd.square(y - x @ w())
+    by_name = adversarial(loss, eps=0.3, norm="inf", method="closed_form")
+    by_position = adversarial(loss, 0.3, "inf", method="closed_form")
+    assert gd.show(gd.program({w: gd.mean(by_name)})) == gd.show(
+        gd.program({w: gd.mean(by_position)}))
