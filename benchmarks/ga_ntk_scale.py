@@ -162,25 +162,38 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def interleave(sides: dict, n: int, pairs: int, label: str):
+    """Warm every side up, then time one step of each in turn (A B A B ...), ``pairs`` times;
+    every side is closed at the end.
+
+    Args:
+      sides: name -> :class:`Worker` or :class:`Group`.
+      n, label: what the progress lines on stderr name.
+    Returns:
+      ``(first, times, rss, load_before, load_after)``: each side's warm-up report, its
+      step times and peak memory, and the 1-minute load around the timing.
+    """
+    try:
+        first = {name: side.ready() for name, side in sides.items()}
+        print(f"  n={n} {label} compiled: {first}", file=sys.stderr, flush=True)
+        load_before = load()
+        times, rss = {name: [] for name in sides}, {}
+        for _ in range(pairs):
+            for name, side in sides.items():
+                seconds, rss[name] = side.step()
+                times[name].append(seconds)
+                print(f"  n={n} {name}: {seconds:.2f}s (load {load():.1f})", file=sys.stderr,
+                      flush=True)
+        return first, times, rss, load_before, load()
+    finally:
+        for side in sides.values():
+            side.close()
+
+
 def compare(n: int, kernel: str, pairs: int, methods=METHODS) -> dict:
     """Interleaved timing of ``methods`` at ``n`` real + ``n`` fake; per-pair ratios."""
-    workers = {m: Worker(m, n, kernel) for m in methods}
-    try:
-        first = {m: w.ready() for m, w in workers.items()}
-        print(f"  n={n} compiled: {first}", file=sys.stderr, flush=True)
-        load_before = load()
-        times = {m: [] for m in methods}
-        rss = {}
-        for _ in range(pairs):
-            for m in methods:
-                seconds, rss[m] = workers[m].step()
-                times[m].append(seconds)
-                print(f"  n={n} {m}: {seconds:.2f}s (load {load():.1f})", file=sys.stderr,
-                      flush=True)
-        load_after = load()
-    finally:
-        for w in workers.values():
-            w.close()
+    first, times, rss, load_before, load_after = interleave(
+        {m: Worker(m, n, kernel) for m in methods}, n, pairs, "/".join(methods))
     row = {"workload": f"ga_ntk_value_and_grad/{kernel}/n_real={n},n_fake={n}", "n": n,
            "kernel": kernel, "pairs": pairs, "load_1min_before": load_before,
            "load_1min_after": load_after}
@@ -200,21 +213,8 @@ def compare_processes(n: int, kernel: str, pairs: int, method: str, processes: i
     the kernel's rows sharded; per-pair speed-ups ``one / many``."""
     sides = {"one_process": Worker(method, n, kernel),
              "many_processes": Group(method, n, kernel, processes)}
-    try:
-        first = {name: side.ready() for name, side in sides.items()}
-        print(f"  n={n} {method} x{processes} compiled: {first}", file=sys.stderr, flush=True)
-        load_before = load()
-        times, rss = {name: [] for name in sides}, {}
-        for _ in range(pairs):
-            for name, side in sides.items():
-                seconds, rss[name] = side.step()
-                times[name].append(seconds)
-                print(f"  n={n} {name}: {seconds:.2f}s (load {load():.1f})", file=sys.stderr,
-                      flush=True)
-        load_after = load()
-    finally:
-        for side in sides.values():
-            side.close()
+    first, times, rss, load_before, load_after = interleave(sides, n, pairs,
+                                                            f"{method} x{processes}")
     speedups = [a / b for a, b in zip(times["one_process"], times["many_processes"])]
     row = {"workload": f"ga_ntk_value_and_grad/{kernel}/n_real={n},n_fake={n}/{method}",
            "n": n, "kernel": kernel, "method": method, "processes": processes, "pairs": pairs,
