@@ -213,7 +213,8 @@ def test_finite_dense_module_follows_the_parameterization(parameterization):
     (lambda: K.Conv(4, (3, 3), padding="CIRCULAR"), "padding"),
     (lambda: K.Conv(4, (7, 7)).kernel(jnp.ones((2, 5, 5, 1))), "does not fit"),
     (lambda: K.Dense(4).kernel(jnp.ones((2, 5)), get="cov"), "get"),
-    (lambda: K.Dense(4).kernel(jnp.ones((2, 5)), jnp.ones((2, 6))), "x2"),
+    (lambda: K.Dense(4).kernel(jnp.ones((2, 5)), jnp.ones((2, 6))),
+     r"x2 has per-example shape \(6,\) but x1 has \(5,\)"),
     (lambda: K.serial(K.FanOut(2), K.parallel(K.Dense(4))).kernel(jnp.ones((2, 5))), "branches"),
     (lambda: K.serial(K.FanOut(2), K.Relu()).kernel(jnp.ones((2, 5))), "FanInSum"),
     (lambda: K.serial(K.FanOut(2), K.parallel(K.Dense(4), K.Dense(5)), K.FanInSum())

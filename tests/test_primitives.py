@@ -122,17 +122,20 @@ class _Affine(nnx.Module):
         return y if self.log_var is None else (y, jnp.broadcast_to(self.log_var[...], y.shape))
 
 
-def test_elbo_equals_log_evidence_under_the_exact_posterior():
+@pytest.mark.parametrize("sigma, obs_std", [(0.5, {"obs_std": 0.5}), (1.0, {})],
+                         ids=["sigma-0.5", "default-obs-std-1"])
+def test_elbo_equals_log_evidence_under_the_exact_posterior(sigma, obs_std):
     """x = W z + b + sigma e with z ~ N(0, 1): with q(z|x) the exact posterior the ELBO
     is tight, E_q[log p(x|z)] - KL = log p(x). One reparameterised sample per example,
-    averaged over 5,000 copies of each of 16 points, must hit the evidence."""
-    sigma, W, b = 0.5, np.array([[1.5, -0.5, 0.8]]), np.array([0.2, 0.1, -0.3])
+    averaged over 5,000 copies of each of 16 points, must hit the evidence. Without
+    ``obs_std`` the Gaussian likelihood's standard deviation is 1."""
+    W, b = np.array([[1.5, -0.5, 0.8]]), np.array([0.2, 0.1, -0.3])
     M = 1 + (W @ W.T)[0, 0] / sigma ** 2
     points = rng.normal(size=(16, 3))
     enc = _Affine(W.T / (sigma ** 2 * M), -(b @ W.T) / (sigma ** 2 * M), log_var=[-math.log(M)])
     E, Dec = gd.player("E", enc, optax.sgd(0.0)), gd.player("Dec", _Affine(W, b), optax.sgd(0.0))
     batch = {"x": np.tile(points, (5000, 1)).astype(np.float32)}
-    prog = gd.program({E: gd.losses.elbo(E, Dec, gd.data("x"), likelihood="gaussian", obs_std=sigma)},
+    prog = gd.program({E: gd.losses.elbo(E, Dec, gd.data("x"), likelihood="gaussian", **obs_std)},
                       frozen=[Dec])
     c = gd.compile(prog)
     value = float(c.evaluate(c.init(jax.random.key(0), batch), batch)["E/loss"])

@@ -1,0 +1,97 @@
+"""Tests that kill the kernels' surviving mutants (docs/mutation.md).
+
+Each names the behaviour it pins; the mutant it was written against is in the comment.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from jax import lax
+from jax.test_util import check_grads
+
+from gendsl import kernels as K
+from gendsl.kernels.relu import arc_cosine
+from gendsl.kernels.spatial import patches
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def _pairs(key, n=6):
+    """Covariances and variance products of n random pairs, |c| < sqrt(q1 q2) strictly."""
+    k1, k2, k3 = jax.random.split(jax.random.key(key), 3)
+    q1 = jax.random.uniform(k1, (n,), jnp.float64, 0.5, 2.0)
+    q2 = jax.random.uniform(k2, (n,), jnp.float64, 0.5, 2.0)
+    corr = jax.random.uniform(k3, (n,), jnp.float64, -0.9, 0.9)
+    return corr * jnp.sqrt(q1 * q2), q1 * q2
+
+
+@pytest.mark.parametrize("a, b", [(0.0, 1.0), (0.2, 1.0), (-0.5, 1.5)],
+                         ids=["relu", "leaky", "abrelu"])
+def test_arc_cosine_derivatives_match_finite_differences(a, b, x64):
+    """The closed-form JVPs of the arc-cosine map (NNGP alone, and NNGP with NTK) against
+    central differences, forward and reverse mode, away from coinciding inputs."""
+    # mutants: relu.py:49 `* d_prod` -> `+ d_prod`; relu.py:67 `2 * safe_prod` -> `2 / ...`
+    cov, prod = _pairs(0)
+    ntk = jnp.linspace(0.5, 1.5, cov.shape[0])
+    check_grads(lambda c, p: arc_cosine(c, p, None, a, b)[0], (cov, prod), order=1,
+                modes=("fwd", "rev"), eps=1e-6)
+    check_grads(lambda c, p, t: arc_cosine(c, p, t, a, b), (cov, prod, ntk), order=1,
+                modes=("fwd", "rev"), eps=1e-6)
+
+
+@pytest.mark.parametrize("a", [2.0, 0.5])
+def test_erf_kernels_scale_with_the_output_scale_squared(a):
+    """``a * erf(b x)`` has ``a**2`` times the NNGP and the NTK of ``erf(b x)``."""
+    # mutant: erf.py:43 `self.a ** 2` -> `self.a ** 1` in the NTK factor
+    x = jax.random.normal(jax.random.key(0), (5, 3))
+    one = K.serial(K.Dense(4, W_std=1.3, b_std=0.2), K.Erf(b=0.7)).kernel(x)
+    scaled = K.serial(K.Dense(4, W_std=1.3, b_std=0.2), K.Erf(a=a, b=0.7)).kernel(x)
+    np.testing.assert_allclose(scaled.nngp, a ** 2 * one.nngp, rtol=1e-5)
+    np.testing.assert_allclose(scaled.ntk, a ** 2 * one.ntk, rtol=1e-5)
+
+
+@pytest.mark.parametrize("spec, shape", [
+    (K.Dense(5, W_std=1.4, b_std=0.3), (4, 3)),
+    (K.Conv(5, (2, 2), W_std=1.4, b_std=0.3), (2, 4, 4, 3)),
+], ids=["dense", "conv"])
+def test_finite_module_adds_b_std_times_its_bias_in_the_ntk_parameterization(spec, shape):
+    """NTK parameterization: ``y = W_std / sqrt(fan_in) * (x * w) + b_std * b``."""
+    # mutant: conv.py:140 `y + spec.b_std * bias` -> `y - ...`
+    module = spec.module(shape[1:], rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(1), shape)
+    bias = jnp.asarray(module.bias[...])
+    with_bias = module(x)
+    module.bias[...] = jnp.zeros_like(bias)
+    np.testing.assert_allclose(with_bias - module(x), 0.3 * jnp.broadcast_to(bias, with_bias.shape),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size, window, stride, padding", [
+    (7, 2, 2, "VALID"),   # the last row and column fall outside every window
+    (8, 3, 3, "VALID"),   # two of them do
+    (7, 3, 2, "SAME"),
+    (6, 3, 1, "SAME"),
+])
+def test_patches_equal_xla_conv_patches(size, window, stride, padding):
+    """The pad-and-slice patches equal ``lax.conv_general_dilated_patches`` (one channel,
+    where both order the features by filter row, then column), including inputs longer
+    than the windows reach."""
+    # mutant: spatial.py:105 the overhang cut from 0 -> from -1
+    x = jax.random.normal(jax.random.key(2), (2, size, size, 1))
+    got = patches(x, (window, window), (stride, stride), padding)
+    want = lax.conv_general_dilated_patches(x, (window, window), (stride, stride), padding,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_describe_writes_tuple_fields_as_tuples():
+    # mutant: layer.py:117 `"(" + ...` -> `"(" - ...`
+    assert K.Conv(8, (5, 3), padding="SAME").describe() == \
+        "Conv(8, filter_shape=(5, 3), strides=(1, 1), padding='SAME')"
+    assert K.AvgPool((2, 1)).describe() == "AvgPool((2, 1), strides=(2, 1))"
