@@ -158,15 +158,18 @@ def _krylov_bwd(dim, residuals, g):
     dim = z_y.shape[-1]
     y_bar, (z_g, theta_g, a_g) = jax.vmap(lambda col: _fit_one(k, c, col, dim),
                                           out_axes=(1, 0))(g.T)
-    # K_bar = sum_p Z_g (a b^T * phi[theta_g, theta_y]) Z_y^T, one rank-(p * dim) product.
+    # K_bar = sum_p Z_g (a b^T * phi[theta_g, theta_y]) Z_y^T, a rank-(p * dim) product,
+    # symmetrised (K is read as symmetric): (L Z^T + Z L^T) / 2 = [L, Z] [Z, L]^T / 2, one
+    # product, so that no n x n temporaries (K_bar, its transpose, their sum) are built.
     dd = divided_differences(theta_g[:, :, None], theta_y[:, None, :], c)
     inner = a_g[:, :, None] * b_y[:, None, :] * dd                      # (p, d, d)
     left = jnp.einsum("pna,pab->pnb", z_g, inner)
-    k_bar = jnp.einsum("pnb,pmb->nm", left, z_y)
+    k_bar = jnp.einsum("pnb,pmb->nm", 0.5 * jnp.concatenate([left, z_y], axis=-1),
+                       jnp.concatenate([z_y, left], axis=-1))
     # c_bar = <g, K exp(-c K) y> on the Ritz pairs of y.
     ky = jnp.einsum("pnb,pb->np", z_y, jnp.maximum(theta_y, 0.0) * _decay(theta_y, c) * b_y)
     c_bar = jnp.sum(g * ky)
-    return 0.5 * (k_bar + k_bar.T), c_bar, y_bar
+    return k_bar, c_bar, y_bar
 
 
 krylov_fit.defvjp(_krylov_fwd, _krylov_bwd)
