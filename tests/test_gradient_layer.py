@@ -44,25 +44,29 @@ class LogRatio(nnx.Module):
         return log_n(self.m1[...], self.s1[...]) - log_n(self.m0[...], self.s0[...])
 
 
-def points_program(x0, D, eta, *, frozen_d=True, steps=1):
-    """X moved by one gradient layer per step: SGD(1) on 0.5 ||X - sg(GL(X))||^2."""
+def points_program(x0, D, eta, *, frozen_d=True, steps=None):
+    """X moved by one gradient layer per step: SGD(1) on 0.5 ||X - sg(GL(X))||^2
+    (``steps`` None: the layer's default)."""
     X = gd.points("X", x0, optax.sgd(1.0))
-    moved = gd.gradient_layer(D, X(), eta, steps=steps)
+    moved = (gd.gradient_layer(D, X(), eta) if steps is None
+             else gd.gradient_layer(D, X(), eta, steps=steps))
     return gd.program({X: 0.5 * gd.sum(gd.square(X() - gd.stop_gradient(moved)))},
                       gd.minimize(), frozen=[D] if frozen_d else (), samples=moved)
 
 
 # -- the primitive ------------------------------------------------------------------------
 
-def test_value_is_x_plus_eta_times_each_samples_own_logit_gradient():
+@pytest.mark.parametrize("steps, applied", [(None, 1), (2, 2)], ids=["default", "two"])
+def test_value_is_x_plus_eta_times_each_samples_own_logit_gradient(steps, applied):
+    """``steps`` applications of the layer (one by default)."""
     x0 = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
     D = gd.player("D", SmallD, optax.sgd(0.1))
-    compiled = gd.compile(points_program(x0, D, 0.3, steps=2))
+    compiled = gd.compile(points_program(x0, D, 0.3, steps=steps))
     state = compiled.init(jax.random.key(0))
     d = compiled.module(state, "D")
     per_sample = jax.vmap(jax.grad(lambda v: d(v[None])[0]))   # brute force, one at a time
     want = jnp.asarray(x0)
-    for _ in range(2):
+    for _ in range(applied):
         want = want + 0.3 * per_sample(want)
     got = compiled.sample(state, jax.random.key(1), 8)
     np.testing.assert_allclose(got, want, atol=1e-5)

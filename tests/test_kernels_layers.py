@@ -203,6 +203,9 @@ def test_finite_dense_module_follows_the_parameterization(parameterization):
     raw = module.kernel[...]
     expected_std = 1.0 if parameterization == "ntk" else 1.5 / 20
     assert abs(float(jnp.std(raw)) - expected_std) < 0.02 * expected_std
+    # the bias: N(0, 1) scaled by b_std in the forward pass (ntk), or at init (standard)
+    bias_std = 1.0 if parameterization == "ntk" else 0.5
+    assert abs(float(jnp.std(module.bias[...])) - bias_std) < 0.05 * bias_std
 
 
 @pytest.mark.parametrize("build, message", [

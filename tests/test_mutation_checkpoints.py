@@ -2,6 +2,8 @@
 the fast tests: the default of three kept checkpoints, array specs read back from disk,
 and setting a checkpoint aside into a folder that does not exist yet."""
 
+import logging
+
 import jax.numpy as jnp
 
 from gendsl.run import CheckpointStore
@@ -30,3 +32,15 @@ def test_set_aside_creates_missing_folders(tmp_path):
         moved = store.set_aside(9, tmp_path / "runs" / "old" / "aside")
         assert moved == tmp_path / "runs" / "old" / "aside" / "9" and moved.is_dir()
         assert store.steps() == []
+
+
+def test_a_read_only_store_opens_without_orbax_read_only_warning(tmp_path, caplog):
+    """Opening a store read-only is asked for: Orbax's "Given directory is read only"
+    notice is dropped (it is kept for a writable store, where it would mean something)."""
+    # mutant: checkpoints.py:57 the notice filtered for writable stores instead
+    with CheckpointStore(tmp_path / "ckpt", async_save=False) as store:
+        store.save(1, {"w": jnp.zeros(1)}, {})
+    with caplog.at_level(logging.DEBUG):
+        with CheckpointStore(tmp_path / "ckpt", read_only=True) as store:
+            assert store.steps() == [1]
+    assert not [r for r in caplog.records if "read only" in r.getMessage()]

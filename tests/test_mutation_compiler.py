@@ -3,11 +3,14 @@
 Each names the behaviour it pins; the mutant it was written against is in the comment.
 """
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from jax.sharding import PartitionSpec
 
 import gendsl as gd
 from gendsl.errors import ShapeMismatchError
@@ -52,3 +55,85 @@ def test_a_staged_program_samples_its_last_stage_with_samples():
                               gd.stage("s3", last, steps=1)]))
     state = c.init(jax.random.key(0), {})
     np.testing.assert_allclose(c.sample(state, jax.random.key(1), 2), [50.0, 70.0])
+
+
+def test_a_named_scalar_is_reported_as_a_metric_and_a_named_array_is_not():
+    # mutant: lowering.py:178 `v.size == 1` -> `v.size != 1`
+    P = gd.points("p", np.array([1.0, 2.0], np.float32), optax.sgd(0.1))
+    half = gd.named("half", 0.5 * gd.sum(P() ** 2))
+    doubled = gd.named("doubled", 2.0 * P())
+    c = gd.compile(gd.program({P: half + gd.sum(doubled)}, gd.minimize()))
+    metrics = c.evaluate(c.init(jax.random.key(0), {}), {})
+    np.testing.assert_allclose(metrics["p/half"], 2.5)
+    assert not any(k.endswith("doubled") for k in metrics), sorted(metrics)
+
+
+def test_a_compiled_program_is_one_phase_covering_the_whole_run():
+    """As a runner phase a plain compiled program has no name, starts at step 0 and has
+    no end."""
+    # mutant: compiled_program.py:93 `start: int = 0` -> `1`
+    P = gd.points("p", np.array([1.0], np.float32), optax.sgd(0.1))
+    c = gd.compile(gd.program({P: gd.sum(P() ** 2)}, gd.minimize()))
+    assert (c.name, c.start, c.end) == ("", 0, None)
+
+
+def test_init_reads_a_fresh_batches_step_batch_as_its_batches_stacked():
+    """With ``fresh_batches`` a step's batch has a leading axis of one batch per inner
+    update; the check behind ``init`` strips it, so the data and the generator's samples
+    reach D with the same per-example shape."""
+    # mutant: compiled_program.py:152 `s.shape[1:]` -> `s.shape[2:]` / `s.shape[0:]`
+    G = gd.player("G", lambda r: gd.nn.MLP(2, (8,), 2, rngs=r), optax.adam(1e-3))
+    D = gd.player("D", lambda r: gd.nn.MLP(2, (8,), 1, rngs=r), optax.adam(1e-3))
+    x, z = gd.data("x"), gd.latent("z", 2)
+    prog = gd.program({D: gd.losses.nonsaturating_d(D(x), D(G(z))),
+                       G: gd.losses.nonsaturating_g(D(G(z)))},
+                      gd.alternating(D=2, G=1, fresh_batches=True))
+    c = gd.compile(prog)
+    batch = {"x": np.random.default_rng(0).normal(size=(3, 8, 2)).astype(np.float32)}
+    state, metrics = c.step(c.init(jax.random.key(0), batch), batch)
+    assert np.isfinite(float(metrics["D/loss"])) and np.isfinite(float(metrics["G/loss"]))
+
+
+def _batch_spec(jitted, state, batch):
+    """The PartitionSpec the compiled step gives the batch's field ``x``."""
+    return jitted.lower(state, batch).compile().input_shardings[0][1]["x"].spec
+
+
+def test_on_a_mesh_the_data_axis_shards_the_examples_not_the_stacked_batches():
+    """Each stage's step and fused step shard a batch's example axis, after the axes of
+    fused steps and of a fresh-batches step's batches (a 1-device mesh has the same
+    layout as a larger one)."""
+    # mutants: stages.py:104 `batches_per_step > 1` -> `> 2`; stages.py:106
+    # `lead_axes=1 + extra` -> `2 + extra`
+    P = gd.player("P", lambda r: gd.nn.MLP(2, (4,), 1, rngs=r), optax.sgd(0.1))
+    Q = gd.player("Q", lambda r: gd.nn.MLP(2, (4,), 1, rngs=r), optax.sgd(0.1))
+    x = gd.data("x")
+    fresh = gd.program({P: gd.mean(gd.sq_norm(P(x))), Q: gd.mean(gd.sq_norm(Q(x)))},
+                       gd.alternating(P=1, Q=1, fresh_batches=True))  # 2 batches a step
+    plain = gd.program({P: gd.mean(gd.sq_norm(P(x)))}, gd.minimize())
+    c = gd.compile(gd.stages([gd.stage("fresh", fresh, steps=2), gd.stage("plain", plain, steps=2)]),
+                   mesh=gd.data_parallel(1))
+    two = {"x": np.zeros((2, 8, 2), np.float32)}
+    state = c.init(jax.random.key(0), two)
+    fresh_stage, plain_stage = c.stages
+    assert _batch_spec(fresh_stage.step, state, two) == PartitionSpec(None, "data")
+    assert _batch_spec(fresh_stage.step_many, state, {"x": np.zeros((3, 2, 8, 2), np.float32)}) \
+        == PartitionSpec(None, None, "data")
+    assert _batch_spec(plain_stage.step, state, {"x": two["x"][0]}) == PartitionSpec("data")
+    assert _batch_spec(plain_stage.step_many, state, two) == PartitionSpec(None, "data")
+
+
+def test_on_a_mesh_a_latent_draw_is_constrained_to_the_data_axis():
+    """The lowered step pins every draw of the latent (8 x 3) to the mesh's data axis."""
+    # mutants: lowering.py:145 `z.shape[0] % data == 0` -> `//` or `== 1`
+    G = gd.player("G", lambda r: gd.nn.MLP(3, (8,), 2, rngs=r), optax.adam(1e-3))
+    D = gd.player("D", lambda r: gd.nn.MLP(2, (8,), 1, rngs=r), optax.adam(1e-3))
+    x, z = gd.data("x"), gd.latent("z", 3)
+    prog = gd.program({D: gd.losses.nonsaturating_d(D(x), D(G(z))),
+                       G: gd.losses.nonsaturating_g(D(G(z)))}, gd.alternating(D=1, G=1))
+    c = gd.compile(prog, mesh=gd.data_parallel(1))
+    batch = {"x": np.zeros((8, 2), np.float32)}
+    text = c.step.lower(c.init(jax.random.key(0), batch), c.shard_batch(batch)).as_text()
+    shardy = re.findall(r'sharding_constraint .*<@mesh, \[\{"data"\}, \{\}\]> : tensor<8x3xf32>', text)
+    gspmd = re.findall(r'@Sharding\(.*tensor<8x3xf32>', text)
+    assert len(shardy) + len(gspmd) >= 2, "no sharding constraint on the latent draws"

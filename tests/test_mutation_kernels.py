@@ -12,7 +12,10 @@ from jax import lax
 from jax.test_util import check_grads
 
 from gendsl import kernels as K
+from gendsl.kernels.krylov import krylov_fit
+from gendsl.kernels.layer import auto_block_size
 from gendsl.kernels.relu import arc_cosine
+from gendsl.kernels.safe_math import safe_sqrt
 from gendsl.kernels.spatial import patches
 
 
@@ -95,3 +98,54 @@ def test_describe_writes_tuple_fields_as_tuples():
     assert K.Conv(8, (5, 3), padding="SAME").describe() == \
         "Conv(8, filter_shape=(5, 3), strides=(1, 1), padding='SAME')"
     assert K.AvgPool((2, 1)).describe() == "AvgPool((2, 1), strides=(2, 1))"
+
+
+POINTWISE = [K.Relu(), K.LeakyRelu(0.2), K.Erf(), K.Erf(a=1.3, b=0.7, c=0.1)]
+
+
+@pytest.mark.parametrize("layer", POINTWISE, ids=lambda layer: layer.describe())
+def test_pointwise_ntk_factor_is_the_nngp_derivative_in_the_covariance(layer, x64):
+    """Price's theorem: ``E[phi'(u) phi'(v)] = d E[phi(u) phi(v)] / d cov(u, v)`` at fixed
+    variances, so the factor a layer multiplies the NTK by is the derivative of its NNGP
+    map; and a point with itself (``diag_fn``) is the pair map at ``cov = q``."""
+    # mutants: erf.py:43 `(a**2 * b**2)` -> `(a**2 / b**2)` and the like
+    cov, _ = _pairs(1)
+    q1 = jnp.abs(cov) * 1.5 + 0.5
+    q2 = cov ** 2 / q1 + jax.random.uniform(jax.random.key(3), cov.shape, jnp.float64, 0.1, 1.0)
+    prod = layer.var_fn(q1) * layer.var_fn(q2)
+    nngp = lambda c: layer.pair_fn(c, prod, None)[0]
+    slope = jax.grad(lambda c: jnp.sum(nngp(c)))(cov)
+    _, factor = layer.pair_fn(cov, prod, jnp.ones_like(cov))
+    np.testing.assert_allclose(factor, slope, rtol=1e-10)
+    np.testing.assert_allclose(layer.diag_fn(q1), layer.pair_fn(q1, layer.var_fn(q1) ** 2, None)[0],
+                               rtol=1e-10)
+
+
+def test_safe_sqrt_has_the_derivative_of_sqrt_away_from_0(x64):
+    # mutant: safe_math.py:92 `x_dot / denom` -> `x_dot * denom`
+    x = jnp.array([1e-6, 0.25, 4.0, 90.0])
+    np.testing.assert_allclose(jax.vmap(jax.grad(safe_sqrt))(x), 0.5 / jnp.sqrt(x), rtol=1e-12)
+
+
+def test_krylov_fit_does_not_depend_on_the_scale_of_its_right_hand_side(x64):
+    """``(I - exp(-cK)) y`` is linear in ``y``: columns of norm 1e-3 and 1e3 give the eigh
+    result scaled alike."""
+    # mutant: krylov.py:89 the start vector normalised only where `norm > 1`
+    a = jax.random.normal(jax.random.key(4), (12, 12))
+    k = a @ a.T / 12
+    y = jax.random.normal(jax.random.key(5), (12, 2))
+    lam, u = jnp.linalg.eigh(k)
+    for scale in (1e-3, 1.0, 1e3):
+        want = u @ ((1 - jnp.exp(-0.7 * jnp.maximum(lam, 0)))[:, None] * (u.T @ (scale * y)))
+        np.testing.assert_allclose(krylov_fit(k, jnp.asarray(0.7), scale * y, 12), want,
+                                   rtol=1e-8, atol=1e-10 * scale)
+
+
+@pytest.mark.parametrize("side, rows", [(8, 16), (28, 8), (48, 8)])
+def test_auto_block_size_keeps_8_rows_when_one_pair_fills_the_budget(side, rows):
+    """Blocks hold about 2M entries: 16 rows of an 8 x 8 image's 4096 position pairs;
+    at 28 x 28 (614,656 pairs) and 48 x 48 (5.3M, more than the budget for one pair of
+    examples) the floor of 8 rows."""
+    # mutant: layer.py:88 `max(side.bit_length() - 1, 0)` -> `..., -1)` (a negative shift)
+    net = K.serial(K.Conv(4, (3, 3), padding="SAME"), K.Relu(), K.GlobalAvgPool(), K.Dense(1))
+    assert auto_block_size(net, (side, side, 1)) == rows

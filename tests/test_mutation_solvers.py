@@ -46,3 +46,15 @@ def test_h_far_below_the_optimizers_step_warns_too():
         c = _sgd_game(0.011, 0.1)
         c.step(c.init(jax.random.key(0)), {})
         jax.effects_barrier()
+
+
+def test_a_full_square_explicit_matrix_reads_as_its_lower_triangle():
+    """``a`` given as a square matrix with zeros on and above the diagonal is accepted and
+    is the same method as the ragged rows."""
+    # mutant: tableau.py:98 `abs(x) > _TOL` -> `abs(x) < _TOL` (every zero refused)
+    b = [1 / 6, 1 / 3, 1 / 3, 1 / 6]
+    square = gd.tableau("rk4", [[0, 0, 0, 0], [0.5, 0, 0, 0], [0, 0.5, 0, 0], [0, 0, 1, 0]], b)
+    assert square == gd.tableau("rk4", [[], [0.5], [0.0, 0.5], [0.0, 0.0, 1.0]], b)
+    assert square.order == 4
+    with pytest.raises(TableauError, match=r"a\[1\] has non-zero entries on or above"):
+        gd.tableau("implicit", [[0, 0], [0.5, 0.5]], [0.5, 0.5])

@@ -30,9 +30,9 @@ from gendsl.terms.term import Term, as_term
 
 
 @primitive(lazy=True, name="ntk_gp_loss")
-def _ntk_gp_loss_rule(ctx, kernel, real, fake, t, lr=1e-2, diag_reg=1e-5, loss="ce",
-                      method="eigh"):
-    """Lowering rule of :func:`ntk_gp_loss` (evaluates ``real`` and ``fake`` itself)."""
+def _ntk_gp_loss_rule(ctx, kernel, real, fake, t, lr, diag_reg, loss, method):
+    """Lowering rule of :func:`ntk_gp_loss` (evaluates ``real`` and ``fake`` itself; every
+    argument is given by :func:`ntk_gp_loss`, whose defaults are the only ones)."""
     return kernels.ntk_gp_loss(kernel, ctx.eval(real), ctx.eval(fake), t, lr=lr,
                                diag_reg=diag_reg, loss=loss, mesh=ctx.mesh, method=method)
 
