@@ -247,3 +247,15 @@ def test_prebuilt_module_survives_donation(toy_batch):
     np.testing.assert_array_equal(np.asarray(module.out.kernel[...]), kernel)
     np.testing.assert_array_equal(stepped[0], stepped[1])
     assert np.abs(stepped[0] - kernel).max() > 0                 # the step did move it
+
+
+def test_a_latent_with_its_own_batch_needs_no_data_field():
+    """``gd.latent(name, shape, batch=N)`` sizes its draws itself, also in a program that
+    reads no data (it used to fail asking for exactly that size)."""
+    P = gd.points("p", np.zeros(2, np.float32), optax.sgd(0.5))
+    z = gd.latent("z", 2, batch=4096)
+    c = gd.compile(gd.program({P: gd.mean(gd.sq_norm(P() - (z + 3.0)))}))
+    state = c.init(jax.random.key(0))
+    for _ in range(20):
+        state, _ = c.step(state, {})
+    np.testing.assert_allclose(np.asarray(state.params["p"]), [3.0, 3.0], atol=0.1)

@@ -140,8 +140,10 @@ class LoweringContext:
 
     def draw(self, latent: Latent, key: jax.Array | None = None) -> jax.Array:
         """Draws a latent with ``key`` (default: this context's key), sharded on the
-        mesh's ``data`` axis when there is a mesh."""
-        z = latent.sample(self._key if key is None else key, self.batch_size)
+        mesh's ``data`` axis when there is a mesh. A latent with its own ``batch`` needs
+        no data field to size it."""
+        n = latent.batch if latent.batch is not None else self.batch_size
+        z = latent.sample(self._key if key is None else key, n)
         if self.mesh is not None and z.shape[0] % self.mesh.shape["data"] == 0:
             z = jax.lax.with_sharding_constraint(
                 z, NamedSharding(self.mesh, PartitionSpec("data")))

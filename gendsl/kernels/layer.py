@@ -69,7 +69,8 @@ def _positions(layer: "Layer", in_shape) -> int:
         for sub in layers:
             in_shape = sub.output_shape(in_shape)
             shapes.append(in_shape)
-    full = layer.needs_full_input(False)
+    out = shapes[-1]  # a spatial output is the covariance of all its position pairs
+    full = layer.needs_full_input(not isinstance(out, list) and len(out) > 1)
     sizes = [1]
     for s in shapes:
         for shape in (s if isinstance(s, list) else [s]):
