@@ -208,23 +208,28 @@ def test_d_is_pushed_every_k_steps_until_the_store_is_full():
                      store["layers"], pushed[slot])
 
 
+def stack_by_hand(compiled, state, key, n, layers, eta):
+    """The stack's samples computed by hand: the base generator, then one gradient layer
+    for each of the first ``layers`` snapshots, oldest first; also the base's output."""
+    store = state.params["S"]
+    g, d = compiled.program.player("G"), compiled.program.player("D")
+    statics = compiled.game.statics
+    z = gd.latent("z", 3).sample(latent_key("z", key), n)   # the draw sample() makes
+    x = base = g.call(statics["G"], store["base"], {}, (z,), None, train=False)
+    for i in range(layers):
+        layer = jax.tree.map(lambda a: a[i], store["layers"])
+        x = x + eta * jax.grad(lambda v: jnp.sum(d.call(statics["D"], layer, {}, (v,), None)))(x)
+    return x, base
+
+
 def test_the_stack_is_the_base_generator_followed_by_one_layer_per_snapshot():
     compiled = gd.compile(stack_program(capacity=4, every=1, eta=0.1))
     state = compiled.init(jax.random.key(0), batch(0))
     for i in range(3):
         state, _ = compiled.step(state, batch(i))
-    store = state.params["S"]
-    g, d = compiled.program.player("G"), compiled.program.player("D")
-    statics = compiled.game.statics
-    key = jax.random.key(7)
-    z = gd.latent("z", 3).sample(latent_key("z", key), 5)   # the draw sample() makes
-    x = base = g.call(statics["G"], store["base"], {}, (z,), None, train=False)
-    for i in range(3):   # by hand: one gradient layer per snapshot, oldest first
-        layer = jax.tree.map(lambda a: a[i], store["layers"])
-        x = x + 0.1 * jax.grad(lambda v: jnp.sum(d.call(statics["D"], layer, {}, (v,), None)))(x)
-    got = compiled.sample(state, key, 5)
-    np.testing.assert_allclose(got, x, atol=1e-5)
-    assert float(jnp.max(jnp.abs(x - base))) > 1e-3
+    want, base = stack_by_hand(compiled, state, jax.random.key(7), 5, 3, 0.1)
+    np.testing.assert_allclose(compiled.sample(state, jax.random.key(7), 5), want, atol=1e-5)
+    assert float(jnp.max(jnp.abs(want - base))) > 1e-3
 
 
 def test_restart_hands_the_stack_to_g_and_empties_it():
@@ -237,6 +242,10 @@ def test_restart_hands_the_stack_to_g_and_empties_it():
     assert counts == [1, 2, 1, 2, 1]
     # the last restart (step 5) took G's parameters of that step as the new base
     jax.tree.map(np.testing.assert_array_equal, state.params["S"]["base"], state.params["G"])
+    # ... and only the one snapshot pushed since is applied, not the stale one in slot 2
+    # (mutant: gradient_stack.py:62 `i < count` -> `i <= count`)
+    want, _ = stack_by_hand(compiled, state, jax.random.key(7), 5, 1, 0.05)
+    np.testing.assert_allclose(compiled.sample(state, jax.random.key(7), 5), want, atol=1e-5)
 
 
 def test_distillation_pulls_g_onto_the_stack():

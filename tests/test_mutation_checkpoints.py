@@ -44,3 +44,13 @@ def test_a_read_only_store_opens_without_orbax_read_only_warning(tmp_path, caplo
         with CheckpointStore(tmp_path / "ckpt", read_only=True) as store:
             assert store.steps() == [1]
     assert not [r for r in caplog.records if "read only" in r.getMessage()]
+
+
+def test_a_step_older_than_the_latest_is_saved_too(tmp_path):
+    """Saving is forced: a run that went back to an earlier checkpoint saves its steps
+    again even though a later one exists (Orbax would otherwise skip them)."""
+    # mutant: checkpoints.py:90 `force=True` -> `force=False`
+    with CheckpointStore(tmp_path / "ckpt", async_save=False) as store:
+        store.save(5, {"w": jnp.zeros(1)}, {})
+        store.save(3, {"w": jnp.ones(1)}, {"at": 3})
+        assert store.steps() == [3, 5] and store.metadata(3) == {"at": 3}

@@ -137,3 +137,65 @@ def test_on_a_mesh_a_latent_draw_is_constrained_to_the_data_axis():
     shardy = re.findall(r'sharding_constraint .*<@mesh, \[\{"data"\}, \{\}\]> : tensor<8x3xf32>', text)
     gspmd = re.findall(r'@Sharding\(.*tensor<8x3xf32>', text)
     assert len(shardy) + len(gspmd) >= 2, "no sharding constraint on the latent draws"
+
+
+def test_a_compiled_program_built_directly_skips_non_finite_steps_by_default():
+    """``gd.CompiledProgram(program)`` has ``gd.compile``'s default: a step whose update
+    is not finite is skipped and counted."""
+    # mutant: compiled_program.py:98 `guard_nonfinite: bool = True` -> `False`
+    P = gd.points("a", np.array([0.0], np.float32), optax.sgd(1.0))
+    c = gd.CompiledProgram(gd.program({P: gd.mean(gd.sqrt(P()))}))  # infinite gradient at 0
+    state, metrics = c.step(c.init(jax.random.key(0)), {})
+    assert int(metrics["nonfinite"]) == 1
+    np.testing.assert_array_equal(np.asarray(state.params["a"]), [0.0])
+
+
+def test_on_a_mesh_a_plain_programs_fused_fresh_batches_shard_the_examples():
+    # mutant: compiled_program.py:119 `lead_axes=1 + extra` -> `1 - extra`
+    P = gd.player("P", lambda r: gd.nn.MLP(2, (4,), 1, rngs=r), optax.sgd(0.1))
+    Q = gd.player("Q", lambda r: gd.nn.MLP(2, (4,), 1, rngs=r), optax.sgd(0.1))
+    x = gd.data("x")
+    fresh = gd.program({P: gd.mean(gd.sq_norm(P(x))), Q: gd.mean(gd.sq_norm(Q(x)))},
+                       gd.alternating(P=1, Q=1, fresh_batches=True))
+    c = gd.compile(fresh, mesh=gd.data_parallel(1))
+    two = {"x": np.zeros((2, 8, 2), np.float32)}
+    state = c.init(jax.random.key(0), two)
+    assert _batch_spec(c.step, state, two) == PartitionSpec(None, "data")
+    assert _batch_spec(c.step_many, state, {"x": np.zeros((3, 2, 8, 2), np.float32)}) \
+        == PartitionSpec(None, None, "data")
+
+
+def _two_stage():
+    A = gd.points("a", np.array([1.0, 2.0], np.float32), optax.sgd(0.1))
+    B = gd.points("b", np.array([5.0], np.float32), optax.sgd(0.1))
+    first = gd.program({A: gd.sum(A() ** 2)}, gd.minimize())
+    second = gd.program({B: gd.sum(B() ** 2)}, gd.minimize())
+    return gd.compile(gd.stages([gd.stage("s1", first, steps=3), gd.stage("s2", second, steps=4)]))
+
+
+def test_stage_at_maps_global_steps_to_stages_and_past_the_end_to_the_last():
+    # mutant: stages.py:124 `len(self.stages) - 1` -> `- 2` / `- 0`
+    c = _two_stage()
+    assert [c.stage_at(step).name for step in (0, 2, 3, 6, 7, 10_000)] == \
+        ["s1", "s1", "s2", "s2", "s2", "s2"]
+
+
+def test_a_staged_program_evaluates_its_last_stages_objectives():
+    # mutant: stages.py:170 `self.stages[-1].compiled.evaluate` -> another stage's
+    c = _two_stage()
+    metrics = c.evaluate(c.init(jax.random.key(0)), {})
+    assert set(k for k in metrics if k.endswith("/loss")) == {"b/loss"}
+    np.testing.assert_allclose(metrics["b/loss"], 25.0)
+
+
+def test_a_staged_programs_shard_batch_places_a_plain_batch_by_its_first_axis():
+    # mutant: stages.py:172 `stacked: int = 0` -> `1`
+    A = gd.player("A", lambda r: gd.nn.MLP(2, (4,), 1, rngs=r), optax.sgd(0.1))
+    x = gd.data("x")
+    prog = gd.program({A: gd.mean(gd.sq_norm(A(x)))}, gd.minimize())
+    c = gd.compile(gd.stages([gd.stage("s1", prog, steps=1), gd.stage("s2", prog, steps=1)]),
+                   mesh=gd.data_parallel(1))
+    assert c.shard_batch({"x": np.zeros((8, 2), np.float32)})["x"].sharding.spec == \
+        PartitionSpec("data")
+    assert c.shard_batch({"x": np.zeros((3, 8, 2), np.float32)}, stacked=1)["x"].sharding.spec \
+        == PartitionSpec(None, "data")

@@ -141,11 +141,35 @@ def test_krylov_fit_does_not_depend_on_the_scale_of_its_right_hand_side(x64):
                                    rtol=1e-8, atol=1e-10 * scale)
 
 
-@pytest.mark.parametrize("side, rows", [(8, 16), (28, 8), (48, 8)])
-def test_auto_block_size_keeps_8_rows_when_one_pair_fills_the_budget(side, rows):
-    """Blocks hold about 2M entries: 16 rows of an 8 x 8 image's 4096 position pairs;
-    at 28 x 28 (614,656 pairs) and 48 x 48 (5.3M, more than the budget for one pair of
-    examples) the floor of 8 rows."""
-    # mutant: layer.py:88 `max(side.bit_length() - 1, 0)` -> `..., -1)` (a negative shift)
-    net = K.serial(K.Conv(4, (3, 3), padding="SAME"), K.Relu(), K.GlobalAvgPool(), K.Dense(1))
+@pytest.mark.parametrize("readout, side, rows", [
+    (K.GlobalAvgPool(), 8, 16), (K.GlobalAvgPool(), 28, 8), (K.GlobalAvgPool(), 48, 8),
+    (K.Flatten(), 28, 32), (None, 8, 16), (None, 28, 8)])
+def test_auto_block_size_follows_the_positions_a_block_holds(readout, side, rows):
+    """Blocks hold about 2M entries. A pooled readout needs every pair of positions: 16
+    rows of an 8 x 8 image's 4096 pairs; at 28 x 28 (614,656 pairs) and 48 x 48 (5.3M,
+    more than the budget for one pair of examples) the floor of 8 rows. A flattened
+    readout keeps only matching positions (784 at 28 x 28): 32 rows. A network with a
+    spatial output (no readout) returns all position pairs, so it is sized by pairs."""
+    # mutants: layer.py:88 `max(side.bit_length() - 1, 0)` -> `..., -1)` (a negative
+    # shift); layer.py:72 the output's pairs not counted (it once read 32 rows at 28 x 28
+    # for a conv network with a spatial output: 32 x 614,656 entries per column)
+    head = K.serial(K.Conv(4, (3, 3), padding="SAME"), K.Relu())
+    net = head if readout is None else K.serial(head, readout, K.Dense(1))
     assert auto_block_size(net, (side, side, 1)) == rows
+
+
+def test_eigh_predictions_have_finite_exact_second_derivatives(x64):
+    """Second order through the eigendecomposition's closed-form JVP (a Hessian-vector
+    product in reverse over reverse mode, as a gradient penalty on a GA-NTK loss takes)
+    is finite and equals central differences of the gradient."""
+    # mutant: predict.py:77 the unused denominator 1.0 -> 0.0 (0/0 where eigenvalues meet)
+    a = jax.random.normal(jax.random.key(6), (6, 6))
+    k = a @ a.T / 6
+    v = jax.random.normal(jax.random.key(7), (6, 6))
+    v = v + v.T
+    y = jax.random.normal(jax.random.key(8), (6, 2))
+    grad = jax.grad(lambda m: jnp.sum(jnp.sin(K.ntk_gp_predict(m, y, t=3.0, method="eigh"))))
+    hvp = jax.grad(lambda m: jnp.sum(grad(m) * v))(k)  # reverse over reverse
+    assert bool(jnp.all(jnp.isfinite(hvp)))
+    h = 1e-5
+    np.testing.assert_allclose(hvp, (grad(k + h * v) - grad(k - h * v)) / (2 * h), atol=1e-8)

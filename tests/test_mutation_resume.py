@@ -112,3 +112,16 @@ def test_a_restore_error_is_quoted_to_300_characters(tmp_path, monkeypatch):
                                   set_aside_to=tmp_path / "aside") is None
     for text in (str(refused.value), str(caught[0].message)):
         assert f"RuntimeError: {'x' * 300})" in text and "x" * 301 not in text
+
+
+def test_an_unfit_checkpoint_names_the_first_differing_array_in_path_order(tmp_path):
+    # mutant: resume.py:166 `paths[0]` -> `paths[-1]` (the same when one array differs)
+    with CheckpointStore(tmp_path / "ckpt", async_save=False) as store:
+        store.save(3, {"a": jnp.ones(2), "w": jnp.ones((2, 2))}, {**META, "fingerprint": "old"})
+        unfit = {"a": jax.ShapeDtypeStruct((4,), jnp.float32),
+                 "w": jax.ShapeDtypeStruct((3, 2), jnp.float32)}
+        with pytest.raises(CheckpointMismatchError,
+                           match=r"a is \(\(2,\), 'float32'\) in the checkpoint and "
+                                 r"\(\(4,\), 'float32'\) here \(2 arrays differ\)"):
+            restore_latest(store, unfit, fingerprint="new", accept=lambda saved: True,
+                           set_aside_to=tmp_path / "aside")

@@ -58,3 +58,53 @@ def test_a_full_square_explicit_matrix_reads_as_its_lower_triangle():
     assert square.order == 4
     with pytest.raises(TableauError, match=r"a\[1\] has non-zero entries on or above"):
         gd.tableau("implicit", [[0, 0], [0.5, 0.5]], [0.5, 0.5])
+
+
+def _latent_game():
+    """One player fitted to a latent draw: its gradient depends on which latents a step sees."""
+    P = gd.points("p", np.array([0.5, -0.5], np.float32), optax.sgd(0.1))
+    z = gd.latent("z", 2, batch=4)
+    return P, gd.mean(gd.sq_norm(P() - z))
+
+
+def _one_step(prog):
+    c = gd.compile(prog)
+    state, _ = c.step(c.init(jax.random.key(0)), {})
+    return np.asarray(state.params["p"])
+
+
+def test_fresh_latents_give_each_stage_its_own_draw():
+    """``fresh_latents=True`` alone (without fresh batches) changes what the stages see;
+    on a game without latents it changes nothing."""
+    # mutant: ode.py:152 `fresh_latents or fresh_batches` -> `and`
+    P, loss = _latent_game()
+    shared = _one_step(gd.program({P: loss}, gd.heun(0.1)))
+    fresh = _one_step(gd.program({P: loss}, gd.heun(0.1, fresh_latents=True)))
+    assert np.abs(fresh - shared).max() > 1e-4
+    Q = gd.points("p", np.array([0.5, -0.5], np.float32), optax.sgd(0.1))
+    plain = gd.sum(Q() ** 2)
+    np.testing.assert_array_equal(_one_step(gd.program({Q: plain}, gd.heun(0.1))),
+                                  _one_step(gd.program({Q: plain}, gd.heun(0.1, fresh_latents=True))))
+
+
+def test_one_alternating_update_draws_what_minimize_draws():
+    """A schedule of one update uses the step's key as it is, as ``minimize()`` does, so
+    the two steps are bit for bit the same."""
+    # mutant: alternating.py:50 `n > 1` -> `n >= 1` (the key split even for one update)
+    P, loss = _latent_game()
+    np.testing.assert_array_equal(_one_step(gd.program({P: loss}, gd.alternating(p=1))),
+                                  _one_step(gd.program({P: loss}, gd.minimize())))
+
+
+def test_a_solver_reads_one_batch_per_step_unless_it_says_otherwise():
+    # mutant: base.py:66 the default `batches_per_step` 1 -> 2
+    P, loss = _latent_game()
+    for solver in (gd.minimize(), gd.simultaneous(), gd.alternating(p=1), gd.rk4(0.1)):
+        assert gd.compile(gd.program({P: loss}, solver)).batches_per_step == 1, solver.describe()
+
+
+def test_a_zero_gradient_norm_penalty_is_allowed():
+    # mutant: regularizer.py:67 `weight < 0` -> `weight <= 0`
+    assert gd.grad_norm_penalty("D", of="G", weight=0.0).weight == 0.0
+    with pytest.raises(gd.errors.SolverError, match="weight must be >= 0"):
+        gd.grad_norm_penalty("D", of="G", weight=-0.1)
