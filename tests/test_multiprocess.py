@@ -99,11 +99,15 @@ def test_launch_helpers():
 
 
 FAKE_CHILD = """#!/bin/sh
-# a stand-in for `python -m gendsl.cli run ...`: process 0 ends at once with $FIRST,
-# process 1 records a SIGTERM from the launcher and otherwise ends with $SECOND 1 s
-# after process 0 ended
-if [ "$JAX_PROCESS_ID" = 0 ]; then touch "$MARKS/zero"; exit "$FIRST"; fi
+# a stand-in for `python -m gendsl.cli run ...`: process 0 ends with $FIRST as soon as
+# process 1 has set its trap (so the launcher's SIGTERM never races the trap), process 1
+# records a SIGTERM from the launcher and otherwise ends with $SECOND 1 s after process 0
+if [ "$JAX_PROCESS_ID" = 0 ]; then
+  while [ ! -e "$MARKS/ready" ]; do sleep 0.01; done
+  touch "$MARKS/zero"; exit "$FIRST"
+fi
 trap 'echo term > "$MARKS/term"; exit 143' TERM
+touch "$MARKS/ready"
 while [ ! -e "$MARKS/zero" ]; do sleep 0.05; done
 sleep 1 & wait
 exit "$SECOND"

@@ -199,3 +199,18 @@ def test_a_staged_programs_shard_batch_places_a_plain_batch_by_its_first_axis():
         PartitionSpec("data")
     assert c.shard_batch({"x": np.zeros((3, 8, 2), np.float32)}, stacked=1)["x"].sharding.spec \
         == PartitionSpec(None, "data")
+
+
+def test_a_programs_shard_batch_reads_the_first_axis_as_the_rows_of_the_global_batch():
+    """On one process, ``shard_batch(batch, global_rows=8)`` takes the batch's first
+    axis as this process's 8 rows (and a batch of 4 rows is refused, naming them)."""
+    # mutant: compiled_program.py:217 `stacked: int = 0` -> `-1`
+    A = gd.player("A", lambda r: gd.nn.MLP(2, (4,), 1, rngs=r), optax.sgd(0.1))
+    c = gd.compile(gd.program({A: gd.mean(gd.sq_norm(A(gd.data("x"))))}, gd.minimize()),
+                   mesh=gd.data_parallel(1))
+    x = np.arange(16, dtype=np.float32).reshape(8, 2)
+    placed = c.shard_batch({"x": x}, global_rows=8)["x"]
+    assert placed.sharding.spec == PartitionSpec("data")
+    np.testing.assert_array_equal(np.asarray(placed), x)
+    with pytest.raises(gd.errors.DataError, match="has 4 rows on axis 0"):
+        c.shard_batch({"x": x[:4]}, global_rows=8)

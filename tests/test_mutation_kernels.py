@@ -174,3 +174,24 @@ def test_eigh_predictions_have_finite_exact_second_derivatives(x64):
     assert bool(jnp.all(jnp.isfinite(hvp)))
     h = 1e-5
     np.testing.assert_allclose(hvp, (grad(k + h * v) - grad(k - h * v)) / (2 * h), atol=1e-8)
+
+
+def test_eigh_fit_derivative_is_zero_between_two_clipped_eigenvalues(x64):
+    """``K``'s negative eigenvalues (round-off of a PSD kernel) are clipped to 0, so a
+    change of ``K`` that only mixes two negative eigendirections leaves the fit as it is;
+    the JVP agrees with central differences for that and for a generic direction."""
+    # mutant: predict.py:79 `where(both_negative, 0.0, ...)` -> `where(both_negative, -1.0, ...)`
+    from gendsl.kernels.predict import _eigh_fit
+    q, _ = jnp.linalg.qr(jax.random.normal(jax.random.key(0), (5, 5), jnp.float64))
+    k = q @ jnp.diag(jnp.array([-0.5, -0.2, 0.3, 1.0, 2.0])) @ q.T
+    y = jax.random.normal(jax.random.key(1), (5, 2), jnp.float64)
+    c = jnp.asarray(0.7)
+    mix = jnp.outer(q[:, 0], q[:, 1]) + jnp.outer(q[:, 1], q[:, 0])
+    generic = jax.random.normal(jax.random.key(2), (5, 5), jnp.float64)
+    for e in (mix, generic + generic.T):
+        _, tangent = jax.jvp(lambda m: _eigh_fit(m, c, y), (k,), (e,))
+        h = 1e-6
+        fd = (_eigh_fit(k + h * e, c, y) - _eigh_fit(k - h * e, c, y)) / (2 * h)
+        np.testing.assert_allclose(tangent, fd, atol=1e-8)
+    _, tangent = jax.jvp(lambda m: _eigh_fit(m, c, y), (k,), (mix,))
+    np.testing.assert_allclose(tangent, 0.0, atol=1e-12)

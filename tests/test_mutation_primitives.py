@@ -82,3 +82,60 @@ def test_l2_random_start_is_uniform_in_the_ball(d):
     for s in (0.5, 0.9):
         p = s ** d
         assert abs(np.mean(r < s) - p) < 4 * np.sqrt(p * (1 - p) / n), (s, np.mean(r < s), p)
+
+
+def test_a_zero_radius_is_allowed_and_is_the_clean_loss():
+    """``eps = 0`` (no perturbation, the usual first point of a sweep) is accepted, and
+    the attacked loss is the clean one, by either method."""
+    # mutant: adversarial.py:77 `eps >= 0` -> `eps > 0`
+    w = gd.points("w", np.array([[0.5], [-1.0], [2.0]], np.float32), optax.sgd(0.1))
+    batch = {"x": np.arange(12, dtype=np.float32).reshape(4, 3) / 10,
+             "y": np.array([1.0, -1.0, 0.5, 2.0], np.float32)}
+    clean = gd.square(y - gd.sum(x @ w(), axis=1))
+    net = gd.square(y - gd.sum((x * x) @ w(), axis=1))
+    for loss in (clean, net):
+        values = []
+        for objective in (gd.mean(loss), gd.mean(adversarial(loss, 0.0, 2))):
+            c = gd.compile(gd.program({w: objective}))
+            values.append(float(c.evaluate(c.init(jax.random.key(0), batch), batch)["w/loss"]))
+        np.testing.assert_allclose(values[1], values[0], rtol=1e-6)
+
+
+def test_pgd_takes_ten_steps_of_a_quarter_radius_by_default():
+    """The documented defaults: ``steps=10`` and ``step_size = 2.5 * eps / steps``."""
+    # mutant: adversarial.py:51 the default `steps=10` -> 11
+    w = gd.points("w", np.zeros((3, 1), np.float32), optax.sgd(0.1))
+    net = gd.square(y - (x * x) @ w())
+    shown = gd.show(adversarial(net, 0.1, 2))
+    assert "steps=10" in shown and "step_size=0.025" in shown
+    assert shown == gd.show(adversarial(net, 0.1, 2, steps=10, step_size=0.025))
+
+
+@pytest.mark.parametrize("step_size", [-1.0, -0.5, -1e-3, float("nan")])
+def test_a_negative_step_size_is_refused(step_size):
+    # mutant: adversarial.py:101 `alpha >= 0` -> `alpha >= -1`
+    w = gd.points("w", np.zeros((3, 1), np.float32), optax.sgd(0.1))
+    with pytest.raises(PrimitiveError, match="step_size must be >= 0"):
+        adversarial(gd.square(y - (x * x) @ w()), 0.1, 2, step_size=step_size)
+
+
+def test_the_l2_projection_leaves_points_inside_the_ball_where_they_are():
+    """A projection moves only what lies outside: interior points (here at 0.1, 0.4 and
+    0.9 of the radius) stay, outer ones go to the sphere, in their direction."""
+    # mutant: pgd.py:33 `minimum(1.0, eps / norm)` -> `minimum(2.0, eps / norm)`
+    from gendsl.primitives.pgd import project
+    delta = jnp.array([[0.06, 0.08], [0.24, -0.32], [0.0, 0.9], [3.0, 4.0], [0.0, 0.0]])
+    got = project(delta, 1.0, 2.0)
+    np.testing.assert_allclose(got[:3], delta[:3], rtol=1e-6)
+    np.testing.assert_allclose(got[3:], [[0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
+
+
+def test_a_simulator_is_named_after_its_function_by_default():
+    # mutant: simulator.py:40 `name or fn.__name__` -> `name and fn.__name__`
+    def pendulum(theta):
+        return theta * 2.0
+
+    assert gd.simulator(pendulum).name == "pendulum"
+    assert gd.simulator(pendulum, stochastic=True).name == "pendulum"
+    assert gd.simulator(pendulum, name="swing").name == "swing"
+    assert gd.simulator(lambda t: t).name == "<lambda>"

@@ -108,3 +108,42 @@ def test_a_zero_gradient_norm_penalty_is_allowed():
     assert gd.grad_norm_penalty("D", of="G", weight=0.0).weight == 0.0
     with pytest.raises(gd.errors.SolverError, match="weight must be >= 0"):
         gd.grad_norm_penalty("D", of="G", weight=-0.1)
+
+
+def test_each_update_of_a_two_update_schedule_draws_its_own_latents():
+    """Two players, equal at the start, each fitted to a latent draw: after one
+    ``alternating(p=1, q=1)`` step they differ, since each update has its own key."""
+    # mutant: alternating.py:50 `n > 1` -> `n > 2` (two updates share one key)
+    P = gd.points("p", np.array([0.5, -0.5], np.float32), optax.sgd(0.1))
+    Q = gd.points("q", np.array([0.5, -0.5], np.float32), optax.sgd(0.1))
+    z = gd.latent("z", 2, batch=4)
+    c = gd.compile(gd.program({P: gd.mean(gd.sq_norm(P() - z)), Q: gd.mean(gd.sq_norm(Q() - z))},
+                              gd.alternating(p=1, q=1)))
+    state, _ = c.step(c.init(jax.random.key(0)), {})
+    assert np.abs(np.asarray(state.params["p"]) - np.asarray(state.params["q"])).max() > 1e-3
+
+
+def test_a_stage_to_step_ratio_just_below_the_upper_edge_does_not_warn():
+    # mutant: STAGE_SCALE_BAND = (0.1, 10.0) -> (0.1, 9.0)
+    c = _sgd_game(0.95, 0.1)  # ratio h / lr = 9.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gd.solvers.ODEStageScaleWarning)
+        _, metrics = c.step(c.init(jax.random.key(0)), {})
+        jax.effects_barrier()
+    np.testing.assert_allclose(float(metrics["ode/stage_to_step"]), 9.5, rtol=1e-4)
+
+
+def test_every_solver_spec_is_immutable():
+    """Solvers and their parts are frozen dataclasses (specs are values: hashable, and
+    shared between compiled programs without one changing another)."""
+    # mutant: regularizer.py:21 `dataclass(frozen=True)` -> `frozen=False`
+    import dataclasses
+    specs = [gd.minimize(), gd.simultaneous(), gd.alternating(D=2, G=1), gd.rk4(0.1),
+             gd.heun(0.1, regularizer=gd.grad_norm_penalty("D", of="G", weight=0.1)),
+             gd.grad_norm_penalty("D", of="G", weight=0.1)]
+    for spec in specs:
+        assert dataclasses.is_dataclass(spec) and spec.__dataclass_params__.frozen, spec
+        field = dataclasses.fields(spec)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(spec, field, None)
+        hash(spec)

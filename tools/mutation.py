@@ -172,6 +172,12 @@ _WORKDIR = None
 def _worker_init(root: str, base: str) -> None:
     global _WORKDIR
     _WORKDIR = tempfile.mkdtemp(prefix="worker-", dir=base)
+    shared = Path(root).parent / "shared"  # the reference fixtures the tests read as ../shared
+    if shared.is_dir() and not (Path(base) / "shared").exists():
+        try:
+            (Path(base) / "shared").symlink_to(shared, target_is_directory=True)
+        except FileExistsError:  # another worker linked it first
+            pass
     for name in COPIED:
         src = Path(root) / name
         dst = Path(_WORKDIR) / name
@@ -233,7 +239,10 @@ def run(packages, jobs: int, settings, retest: bool = False) -> None:
                       f"fix them or the test map in {CONFIG.name}.\n$ {command}\n{output}", flush=True)
                 continue
             timeouts[key] = max(float(settings["min_timeout"]), settings["timeout_factor"] * seconds)
-            print(f"[{name}] baseline green in {seconds:.0f}s: {command.split(' -W ignore ')[-1]}", flush=True)
+            skipped = re.search(r"(\d+) skipped", output)
+            print(f"[{name}] baseline green in {seconds:.0f}s"
+                  f"{f' ({skipped[1]} SKIPPED: their mutants are not tested by them)' if skipped else ''}"
+                  f": {command.split(' -W ignore ')[-1]}", flush=True)
         futures = {}
         for package in (p for p in packages if p.name not in broken):
             with use_db(str(SESSIONS / f"{package.name}.sqlite"), WorkDB.Mode.open) as db:
