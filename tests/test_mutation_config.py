@@ -44,3 +44,17 @@ def test_the_kept_operators_are_valid_regexes_and_equivalents_give_a_reason():
     for entry in CONFIG.get("equivalent", []):
         assert (ROOT / entry["module"]).exists() and entry["reason"].strip()
         assert {"before", "after"} <= set(entry)
+
+
+def test_every_module_runs_its_packages_survivor_tests():
+    """A test written against a survivor lives in ``tests/test_mutation_<package>.py``; a
+    per-module map that lists other files must not leave it out (a simulator test there
+    once never ran against the simulator's mutants)."""
+    from load_file import load_module
+    packages, _, _ = load_module("tools/mutation_config.py", "gendsl_mutation_config").load_config()
+    for package in packages.values():
+        survivors = f"tests/test_mutation_{package.name}.py"
+        if not (ROOT / survivors).exists():
+            continue
+        for module in package.files():
+            assert survivors in package.tests_for(str(module)), (package.name, module)

@@ -195,3 +195,18 @@ def test_eigh_fit_derivative_is_zero_between_two_clipped_eigenvalues(x64):
         np.testing.assert_allclose(tangent, fd, atol=1e-8)
     _, tangent = jax.jvp(lambda m: _eigh_fit(m, c, y), (k,), (mix,))
     np.testing.assert_allclose(tangent, 0.0, atol=1e-12)
+
+
+def test_a_one_by_one_standard_conv_on_one_pixel_is_a_dense_layer(x64):
+    """In the standard parameterization the NTK depends on each layer's fan-in: a 1x1
+    Conv first layer on 1x1 images of C channels (fan-in C, read from the raw inputs)
+    has the kernels of a Dense layer on the C features, and so has what follows it."""
+    # mutant: state.py:88 InputState.channels `x1.shape[-1]` -> `x1.shape[-0]` (the batch size)
+    x = jax.random.normal(jax.random.key(0), (3, 5), jnp.float64)
+    std = dict(W_std=1.3, b_std=0.2, parameterization="standard")
+    conv = K.serial(K.Conv(4, (1, 1), **std), K.Relu(), K.Flatten(), K.Dense(1, **std))
+    dense = K.serial(K.Dense(4, **std), K.Relu(), K.Dense(1, **std))
+    got = conv.kernel(x.reshape(3, 1, 1, 5), get=("nngp", "ntk"))
+    want = dense.kernel(x, get=("nngp", "ntk"))
+    np.testing.assert_allclose(got.nngp, want.nngp, rtol=1e-12)
+    np.testing.assert_allclose(got.ntk, want.ntk, rtol=1e-12)

@@ -139,3 +139,47 @@ def test_a_simulator_is_named_after_its_function_by_default():
     assert gd.simulator(pendulum, stochastic=True).name == "pendulum"
     assert gd.simulator(pendulum, name="swing").name == "swing"
     assert gd.simulator(lambda t: t).name == "<lambda>"
+
+
+def _boundary_cases():
+    """``(argument, build(value), accepted values, refused values)`` for every numeric
+    argument a primitive checks: the boundary itself and just past it, NaN, infinity
+    and booleans (which are numbers to Python, never meant as one here)."""
+    from gendsl import kernels as K
+    w = gd.points("w", np.zeros((3, 1), np.float32), optax.sgd(0.1))
+    D = gd.player("D", lambda r: gd.nn.MLP(3, (4,), 1, rngs=r), optax.sgd(0.1))
+    net = gd.square(y - (x * x) @ w())
+    lin = gd.square(y - gd.sum(x @ w(), axis=1))
+    kernel = K.serial(K.Dense(4), K.Relu(), K.Dense(1))
+    nan, inf = float("nan"), float("inf")
+    return [
+        ("adversarial eps", lambda v: adversarial(net, v, 2), [0, 0.0, 1e-9, 3], [-1e-9, nan, inf, True, "0.1"]),
+        ("adversarial steps", lambda v: adversarial(net, 0.1, 2, steps=v), [1, 2], [0, -1, True, 1.5]),
+        ("adversarial step_size", lambda v: adversarial(net, 0.1, 2, step_size=v), [0.0, 1e-9], [-1e-9, nan]),
+        ("adversarial norm", lambda v: adversarial(lin, 0.1, v), [1, 1.0, 2, "inf", inf], [0.999, 0, -2, "l2", None]),
+        ("gradient_layer eta", lambda v: gd.gradient_layer(D, x, v), [0.0, -0.1, 1e-9], [nan, inf, True, "0.1"]),
+        ("gradient_layer steps", lambda v: gd.gradient_layer(D, x, 0.1, steps=v), [1, 3], [0, True, 2.0]),
+        ("l1 weight", lambda v: l1(w, v), [0, 0.0, 1e-9], [-1e-9, nan, inf, True]),
+        ("l1 lr", lambda v: l1(w, 0.1, lr=v), [None, 1e-9], [0, -1e-9, nan, inf, True]),
+        ("ntk_gp_loss t", lambda v: gd.losses.ntk_gp_loss(kernel, x, y, v), [1e-9, 100], [0, -1, True, nan]),
+        ("ntk_gp_loss lr", lambda v: gd.losses.ntk_gp_loss(kernel, x, y, 100.0, lr=v), [1e-9], [0, -1e-9, True]),
+        ("ntk_gp_loss diag_reg", lambda v: gd.losses.ntk_gp_loss(kernel, x, y, 100.0, diag_reg=v),
+         [0, 0.0, 1e-9], [-1e-9, nan, inf, True]),
+    ]
+
+
+@pytest.mark.parametrize("case", range(11))
+def test_every_numeric_argument_accepts_its_boundary_and_refuses_past_it(case):
+    """One table for the primitives' argument checks (each seed of the mutation run drew a
+    different boundary: `>=` turned `>`, a bound moved by one, a bool let through)."""
+    # mutants: adversarial.py:77 `eps >= 0` -> `eps > 0`; :101 `alpha >= 0` -> `>= -1`;
+    # and the like for every check in the table
+    cases = _boundary_cases()
+    assert len(cases) == 11
+    name, build, accepted, refused = cases[case]
+    for value in accepted:
+        build(value)
+    for value in refused:
+        with pytest.raises(PrimitiveError):
+            build(value)
+            pytest.fail(f"{name}={value!r} was accepted")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import dataclasses
 import json
 import os
 import random
@@ -40,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 from cosmic_ray.commands.init import init as cr_init
@@ -49,63 +47,12 @@ from cosmic_ray.mutating import mutate_and_test, mutate_code
 from cosmic_ray.work_db import WorkDB, use_db
 from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "tools" / "mutation.toml"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mutation_config import CONFIG, ROOT, Package, load_config  # noqa: E402
+
 SESSIONS = ROOT / ".mutation"
 RESULTS = ROOT / "benchmarks" / "results"
 COPIED = ("gendsl", "tests", "programs", "docs", "benchmarks", "pyproject.toml", "README.md")
-
-
-@dataclasses.dataclass(frozen=True)
-class Package:
-    """One package of the core and the fast tests that may kill its mutants.
-
-    Args:
-        name: short name, used for the session file and in the report.
-        paths: source files or folders whose ``*.py`` files are mutated.
-        tests: test files run against every mutant of the package.
-        modules: per-module test files (file name -> tests) replacing ``tests``.
-        sample: how many mutants to test (0: all of them).
-    """
-
-    name: str
-    paths: tuple[str, ...]
-    tests: tuple[str, ...]
-    modules: dict
-    sample: int
-
-    def files(self) -> list[Path]:
-        """Returns: the source files of the package, sorted, ``__init__.py`` included."""
-        out = []
-        for p in self.paths:
-            path = Path(p)
-            out.extend(sorted(path.glob("*.py")) if path.is_dir() else [path])
-        return out
-
-    def tests_for(self, module_path: str) -> tuple[str, ...]:
-        """Returns: the test files (those that exist) to run against a mutant of ``module_path``."""
-        tests = self.modules.get(Path(module_path).name, self.tests)
-        return tuple(t for t in tests if (ROOT / t.split("::")[0]).exists())
-
-
-def load_config(path: Path = CONFIG):
-    """Read the package map, the kept operators and the equivalent mutants.
-
-    Returns:
-        ``(packages, settings, equivalents)``: packages by name, the
-        ``[settings]`` table, and the list of ``[[equivalent]]`` tables.
-    """
-    raw = tomllib.loads(path.read_text())
-    packages = {}
-    for entry in raw["package"]:
-        packages[entry["name"]] = Package(
-            name=entry["name"],
-            paths=tuple(entry["paths"]),
-            tests=tuple(entry["tests"]),
-            modules=dict(entry.get("modules", {})),
-            sample=int(entry.get("sample", raw["settings"]["sample"])),
-        )
-    return packages, raw["settings"], raw.get("equivalent", [])
 
 
 def test_command(tests, *module_paths: str) -> str:

@@ -18,6 +18,7 @@ with a mesh, the kernel rows are computed blockwise, sharded over the ``data`` a
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Callable, Union
 
@@ -80,8 +81,9 @@ def ntk_gp_loss(kernel: Union[kernels.Layer, Callable[..., Any]], real: Any, fak
             f"got {type(kernel).__name__}")
     _check_positive("t", t)
     _check_positive("lr", lr)
-    if not (isinstance(diag_reg, numbers.Real) and diag_reg >= 0):
-        raise PrimitiveError(f"ntk_gp_loss(diag_reg={diag_reg!r}): use a number >= 0 "
+    if isinstance(diag_reg, bool) or not (isinstance(diag_reg, numbers.Real)
+                                          and math.isfinite(diag_reg) and diag_reg >= 0):
+        raise PrimitiveError(f"ntk_gp_loss(diag_reg={diag_reg!r}): use a finite number >= 0 "
                              "(1e-5 by default)")
     if loss not in LOSSES:
         raise PrimitiveError(f"ntk_gp_loss(loss={loss!r}): use one of {LOSSES}")
