@@ -1,6 +1,6 @@
 """Data parallelism: the same program on 1 and on 8 simulated CPU devices gives the
 same losses and parameters (to float tolerance). JAX reads JAX_NUM_CPU_DEVICES when it
-starts, so the 8-device run happens in a subprocess."""
+starts, so both runs happen in one subprocess with 8 devices."""
 
 import json
 import os
@@ -20,37 +20,40 @@ SCRIPT = textwrap.dedent("""
     import gendsl as gd
     from gendsl import losses as L
 
-    n_devices = int(sys.argv[1])
     assert len(jax.devices()) == 8, jax.devices()
     G = gd.player("G", lambda r: gd.nn.MLP(4, (16, 16), 2, rngs=r), optax.adam(1e-2))
     D = gd.player("D", lambda r: gd.nn.MLP(2, (16, 16), 1, rngs=r), optax.adam(1e-2))
     x, z = gd.data("x"), gd.latent("z", 4)
     prog = gd.program({{D: L.nonsaturating_d(D(x), D(G(z))) + 1.0 * L.r1(D, x),
                         G: L.nonsaturating_g(D(G(z)))}}, gd.alternating(D=1, G=1))
-    mesh = gd.data_parallel(n_devices)
-    c = gd.compile(prog, mesh=mesh)
-    source = gd.datasets.ring8(batch_size=64, seed=0)
-    state = c.init(jax.random.key(0), source.batch(0))
-    losses = []
-    for k in range(4):
-        state, m = c.step_many(state, c.shard_batch(source.batches(5 * k, 5), stacked=1))
-        losses += np.asarray(m["D/loss"]).tolist() + np.asarray(m["G/loss"]).tolist()
-    shards = len(state.params["D"]["out"]["kernel"].sharding.device_set)
-    print(json.dumps({{"losses": losses, "kernel": np.asarray(state.params["D"]["out"]["kernel"]).ravel().tolist(),
-                      "param_devices": shards}}))
+    out = {{}}
+    for n_devices in (1, 8):  # one process, one JAX start
+        mesh = gd.data_parallel(n_devices)
+        c = gd.compile(prog, mesh=mesh)
+        source = gd.datasets.ring8(batch_size=64, seed=0)
+        state = c.init(jax.random.key(0), source.batch(0))
+        losses = []
+        for k in range(4):
+            state, m = c.step_many(state, c.shard_batch(source.batches(5 * k, 5), stacked=1))
+            losses += np.asarray(m["D/loss"]).tolist() + np.asarray(m["G/loss"]).tolist()
+        shards = len(state.params["D"]["out"]["kernel"].sharding.device_set)
+        out[n_devices] = {{"losses": losses, "kernel": np.asarray(state.params["D"]["out"]["kernel"]).ravel().tolist(),
+                          "param_devices": shards}}
+    print(json.dumps(out))
 """)
 
 
-def _run(n_devices):
+def _run_on_one_and_eight():
     env = dict(os.environ, JAX_NUM_CPU_DEVICES="8", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", SCRIPT.format(root=str(ROOT)), str(n_devices)],
+    out = subprocess.run([sys.executable, "-c", SCRIPT.format(root=str(ROOT))],
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    both = json.loads(out.stdout.strip().splitlines()[-1])
+    return both["1"], both["8"]
 
 
 def test_one_and_eight_devices_agree():
-    one, eight = _run(1), _run(8)
+    one, eight = _run_on_one_and_eight()
     assert one["param_devices"] == 1 and eight["param_devices"] == 8   # replicated on all 8
     np.testing.assert_allclose(eight["losses"], one["losses"], rtol=2e-4, atol=1e-5)
     np.testing.assert_allclose(eight["kernel"], one["kernel"], rtol=1e-3, atol=1e-5)
