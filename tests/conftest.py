@@ -4,8 +4,7 @@ The session shares one persistent XLA compilation cache (a temporary folder, rem
 the end) between its xdist workers and the processes the tests start, since many tests
 compile the same programs (a sixth of the time of the CLI-heavy files and a tenth of the
 whole suite's, measured on 2 cores, with the cache empty at the start). A folder set
-in ``JAX_COMPILATION_CACHE_DIR`` beforehand is used instead and kept. Under ``-n N``
-(N > 1) XLA runs one thread per process.
+in ``JAX_COMPILATION_CACHE_DIR`` beforehand is used instead and kept.
 
 Quality tests (``@pytest.mark.quality``) train something and assert a measured quality.
 They take their seed from the ``quality_seed`` fixture: 0 in CI, and any other with
@@ -31,14 +30,6 @@ def pytest_configure(config):
         config._gendsl_xla_cache = tempfile.mkdtemp(prefix="gendsl-xla-cache-")
         os.environ[_CACHE] = config._gendsl_xla_cache
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-    # With several workers, one XLA thread each: the workers already fill the cores, and
-    # each one's own thread pool only adds contention (measured: 5-6% off the wall time of
-    # -n 2 on 2 cores, two subsets of the suite). A thread setting of the user's is kept.
-    workers = getattr(config.option, "numprocesses", None)
-    flags = os.environ.get("XLA_FLAGS", "")
-    if isinstance(workers, int) and workers > 1 and "intra_op_parallelism_threads" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
-                                   "intra_op_parallelism_threads=1").strip()
 
 
 def pytest_unconfigure(config):
