@@ -20,6 +20,7 @@ from gendsl.compiler.game import Game
 from gendsl.errors import GendslError, PrimitiveError, ProgramError
 from gendsl.primitives.ntk_gp import ntk_gp_loss
 from gendsl.terms.synthesized import clip_to, synthesized_points
+from eight_devices import run_with_eight_devices
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 W, B = 1.4615 ** 0.5, 0.1 ** 0.5
@@ -230,18 +231,10 @@ DEVICES_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run_on_one_and_eight():
-    env = dict(os.environ, JAX_NUM_CPU_DEVICES="8", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", DEVICES_SCRIPT.format(root=str(ROOT))],
-                         capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    both = json.loads(out.stdout.strip().splitlines()[-1])
-    return both["1"], both["8"]
-
-
 def test_one_and_eight_devices_give_the_same_loss():
     # 40 real + 24 fake rows: 8 rows per device, the kernel computed block by block
-    one, eight = _run_on_one_and_eight()
+    both = run_with_eight_devices(DEVICES_SCRIPT.format(root=str(ROOT)))
+    one, eight = both["1"], both["8"]
     np.testing.assert_allclose(eight["losses"], one["losses"], rtol=1e-5)
     moved = np.asarray(one["moved"])        # two gradient steps of the points
     assert np.abs(moved).max() > 1e-3

@@ -2,14 +2,11 @@
 same losses and parameters (to float tolerance). JAX reads JAX_NUM_CPU_DEVICES when it
 starts, so both runs happen in one subprocess with 8 devices."""
 
-import json
-import os
 import pathlib
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
+from eight_devices import run_with_eight_devices
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -43,17 +40,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run_on_one_and_eight():
-    env = dict(os.environ, JAX_NUM_CPU_DEVICES="8", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", SCRIPT.format(root=str(ROOT))],
-                         capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    both = json.loads(out.stdout.strip().splitlines()[-1])
-    return both["1"], both["8"]
-
-
 def test_one_and_eight_devices_agree():
-    one, eight = _run_on_one_and_eight()
+    both = run_with_eight_devices(SCRIPT.format(root=str(ROOT)))
+    one, eight = both["1"], both["8"]
     assert one["param_devices"] == 1 and eight["param_devices"] == 8   # replicated on all 8
     np.testing.assert_allclose(eight["losses"], one["losses"], rtol=2e-4, atol=1e-5)
     np.testing.assert_allclose(eight["kernel"], one["kernel"], rtol=1e-3, atol=1e-5)

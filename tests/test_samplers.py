@@ -13,12 +13,8 @@ errors (the KS test at p > 1e-3), so a correct sampler fails one with probabilit
 under 1%.
 """
 
-import json
-import os
 import re
 import pathlib
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -31,6 +27,7 @@ from scipy import stats
 import gendsl as gd
 from gendsl import samplers as S
 from gendsl.errors import SamplerError
+from eight_devices import run_with_eight_devices
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2)
@@ -352,19 +349,10 @@ DEVICES_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run_devices():
-    """The samplers' results without a mesh and on an 8-device mesh, from one process."""
-    env = dict(os.environ, JAX_NUM_CPU_DEVICES="8", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", DEVICES_SCRIPT.format(root=str(ROOT))],
-                         capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    both = json.loads(out.stdout.strip().splitlines()[-1])
-    return both["0"], both["8"]
-
-
 @pytest.mark.slow
 def test_one_and_eight_devices_give_the_same_chains():
-    one, eight = _run_devices()
+    both = run_with_eight_devices(DEVICES_SCRIPT.format(root=str(ROOT)))
+    one, eight = both["0"], both["8"]
     for name in ("rep_gan", "drs", "recalibrated"):
         assert one[name]["devices"] == 1 and eight[name]["devices"] == 8
         np.testing.assert_allclose(eight[name]["samples"], one[name]["samples"], atol=1e-5)
